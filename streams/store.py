@@ -1,0 +1,321 @@
+"""ClickHouse: migrations, the idempotent event sink, stored interval figures, and reads.
+
+Blocking (clickhouse-connect); the worker calls it from one executor thread. Connect in
+:meth:`Store.open`, never at construction, so building the app opens nothing.
+
+Idempotence, end to end:
+- an event already stored (same tenant_id + event_id) is not inserted again, and the table is a
+  ReplacingMergeTree on that key, so even a racing duplicate collapses;
+- a retried insert of the same block carries the same ``insert_deduplication_token``;
+- interval figures are recomputed from the stored, deduplicated events of every interval a
+  batch touched (duplicates included, so a crash between the two inserts heals on redelivery)
+  and written as a new version that replaces the old one: upserts, never increments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import clickhouse_connect
+
+from processors.figures import CONTRIBUTING_TYPES, FIGURE_NAMES, SUM_FIELDS, FigureSums
+from processors.intervals import Interval, interval_end
+from processors.rollup import IntervalKey, IntervalTotals, QueueSums, Wanted, roll_up
+from schemas.tenants import TenantDirectory
+from streams.pipeline import Batch, EventRow
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "deploy" / "clickhouse"
+START_COLUMN = {Interval.m15: "b15", Interval.m30: "b30", Interval.m60: "b60", Interval.day: "bday"}
+
+EVENT_COLUMNS = (
+    "tenant_id", "event_id", "event_type", "occurred_at", "channel", "queue_id", "agent_id",
+    "contact_id", "b15", "b30", "b60", "bday", *SUM_FIELDS, "late", "raw", "source_topic",
+    "source_partition", "source_offset", "received_at",
+)  # fmt: skip
+DEAD_LETTER_COLUMNS = (
+    "received_at", "tenant_id", "source_topic", "source_partition", "source_offset",
+    "batch_index", "reason", "raw",
+)  # fmt: skip
+INTERVAL_COLUMNS = (
+    "tenant_id", "interval", "scope", "channel", "queue_id", "interval_start", "interval_end",
+    "timezone", *SUM_FIELDS, "offered", *FIGURE_NAMES, "late_events", "version", "computed_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    new: list[EventRow]
+    duplicates: int
+    dead_letters: int
+    intervals_written: int
+
+
+class Store:
+    def __init__(self, dsn: str, database: str = "cqm", tenants: TenantDirectory | None = None):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
+            raise ValueError(f"ClickHouse database name {database!r} is not a plain identifier")
+        self.dsn = dsn
+        self.database = database
+        self.tenants = tenants or TenantDirectory()
+        self._client: Any = None
+
+    # -- connection and schema --------------------------------------------------------------
+
+    def open(self) -> Store:
+        if self._client is None:
+            bootstrap = clickhouse_connect.get_client(dsn=self.dsn)
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            if self.dsn.startswith("chdb:"):
+                self._client = bootstrap  # one chDB session per process: reuse it
+                self._client.command(f"USE {self.database}")
+            else:
+                bootstrap.close()
+                self._client = clickhouse_connect.get_client(dsn=self.dsn, database=self.database)
+        return self
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            raise RuntimeError("Store.open() was not called")
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def migrate(self, directory: Path = MIGRATIONS_DIR) -> list[str]:
+        """Apply the versioned ``NNNN_name.sql`` files not applied yet; return their names."""
+        self.client.command(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version String, applied_at "
+            "DateTime64(3, 'UTC')) ENGINE = ReplacingMergeTree ORDER BY version"
+        )
+        done = {
+            row[0] for row in self.client.query("SELECT version FROM schema_migrations").result_rows
+        }
+        applied = []
+        for path in sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+            if path.stem in done:
+                continue
+            for statement in split_sql(path.read_text()):
+                self.client.command(statement)
+            self.client.insert(
+                "schema_migrations",
+                [[path.stem, datetime.now(UTC)]],
+                column_names=["version", "applied_at"],
+            )
+            applied.append(path.stem)
+        return applied
+
+    # -- the sink -------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> WriteResult:
+        """Store a batch: new events, dead letters, then its intervals' figures, rewritten."""
+        fresh = self._drop_stored(batch.rows)
+        received_at = datetime.now(UTC)
+        if fresh:
+            self.client.insert(
+                "events",
+                [_event_values(row, received_at) for row in fresh],
+                column_names=EVENT_COLUMNS,
+                settings={"insert_deduplication_token": _token("e", fresh)},
+            )
+        if batch.dead_letters:
+            self.client.insert(
+                "dead_letters",
+                [
+                    [
+                        received_at,
+                        d.tenant_id,
+                        d.source.topic,
+                        d.source.partition,
+                        d.source.offset,
+                        -1 if d.index is None else d.index,
+                        d.reason,
+                        d.raw,
+                    ]
+                    for d in batch.dead_letters
+                ],
+                column_names=DEAD_LETTER_COLUMNS,
+            )
+        wanted: Wanted = {
+            (row.event.tenant_id, interval, start)
+            for row in batch.rows
+            if row.event.event_type in CONTRIBUTING_TYPES
+            for interval, start in row.starts.items()
+        }
+        written = self.rewrite_intervals(wanted)
+        return WriteResult(fresh, len(batch.rows) - len(fresh), len(batch.dead_letters), written)
+
+    def _drop_stored(self, rows: Sequence[EventRow]) -> list[EventRow]:
+        """The rows whose (tenant_id, event_id) is neither stored nor earlier in the batch."""
+        by_tenant: dict[str, set[str]] = defaultdict(set)
+        for row in rows:
+            by_tenant[row.event.tenant_id].add(row.event.event_id)
+        stored: set[tuple[str, str]] = set()
+        for tenant_id, ids in by_tenant.items():
+            result = self.client.query(
+                "SELECT event_id FROM events WHERE tenant_id = %(t)s AND event_id IN %(ids)s",
+                parameters={"t": tenant_id, "ids": sorted(ids)},
+            )
+            stored.update((tenant_id, r[0]) for r in result.result_rows)
+        fresh = []
+        for row in rows:
+            key = (row.event.tenant_id, row.event.event_id)
+            if key not in stored:
+                stored.add(key)
+                fresh.append(row)
+        return fresh
+
+    def rewrite_intervals(self, wanted: Wanted) -> int:
+        """Recompute the wanted intervals from stored events and write them as a new version."""
+        if not wanted:
+            return 0
+        days: dict[str, set[datetime]] = defaultdict(set)
+        for tenant_id, interval, start in wanted:
+            if interval is Interval.day:
+                days[tenant_id].add(start)
+        parts = list(self._queue_sums(days))
+        totals = roll_up(parts, wanted)
+        version = time.time_ns()
+        computed_at = datetime.now(UTC)
+        rows = [
+            self._interval_values(key, value, version, computed_at) for key, value in totals.items()
+        ]
+        for chunk_start in range(0, len(rows), 50_000):
+            self.client.insert(
+                "interval_figures",
+                rows[chunk_start : chunk_start + 50_000],
+                column_names=INTERVAL_COLUMNS,
+            )
+        return len(rows)
+
+    def _queue_sums(self, days: dict[str, set[datetime]]) -> Iterable[QueueSums]:
+        aggregates = ", ".join(
+            f"max({name}) AS {name}" if name == "max_wait" else f"sum({name}) AS {name}"
+            for name in SUM_FIELDS
+        )
+        for tenant_id, starts in days.items():
+            # the day bounds also prune partitions: occurred_at drives the PARTITION BY
+            low = min(starts)
+            high = max(starts).replace(tzinfo=UTC).timestamp() + 26 * 3600
+            result = self.client.query(
+                f"SELECT channel, queue_id, b15, b30, b60, bday, {aggregates}, sum(late) AS late "
+                "FROM events FINAL WHERE tenant_id = %(t)s AND bday IN %(days)s "
+                "AND occurred_at >= %(low)s AND occurred_at < %(high)s "
+                "AND event_type IN %(types)s GROUP BY channel, queue_id, b15, b30, b60, bday",
+                parameters={
+                    "t": tenant_id,
+                    "days": sorted(starts),
+                    "low": low,
+                    "high": datetime.fromtimestamp(high, UTC),
+                    "types": list(CONTRIBUTING_TYPES),
+                },
+            )
+            for row in result.named_results():
+                starts_of = {interval: _utc(row[START_COLUMN[interval]]) for interval in Interval}
+                sums = FigureSums(**{name: row[name] for name in SUM_FIELDS})
+                yield QueueSums(
+                    tenant_id, row["channel"], row["queue_id"], starts_of, sums, int(row["late"])
+                )
+
+    def _interval_values(
+        self, key: IntervalKey, totals: IntervalTotals, version: int, computed_at: datetime
+    ) -> list[Any]:
+        zone_name = self.tenants.get(key.tenant_id).timezone
+        end = interval_end(key.start, ZoneInfo(zone_name), key.interval)
+        sums = totals.sums
+        return [
+            key.tenant_id, key.interval.value, key.scope, key.channel, key.queue_id, key.start,
+            end, zone_name, *(getattr(sums, name) for name in SUM_FIELDS), sums.offered,
+            *sums.figures().values(), totals.late_events, version, computed_at,
+        ]  # fmt: skip
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def watermarks(self) -> dict[str, datetime]:
+        result = self.client.query(
+            "SELECT tenant_id, max(occurred_at) FROM events GROUP BY tenant_id"
+        )
+        return {tenant: _utc(mark) for tenant, mark in result.result_rows}
+
+    def interval_figures(
+        self,
+        interval: Interval,
+        tenant_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        where = ["interval = %(interval)s"]
+        params: dict[str, Any] = {"interval": interval.value}
+        if tenant_id is not None:
+            where.append("tenant_id = %(tenant)s")
+            params["tenant"] = tenant_id
+        if start is not None:
+            where.append("interval_start >= %(start)s")
+            params["start"] = start.astimezone(UTC)
+        if end is not None:
+            where.append("interval_start < %(end)s")
+            params["end"] = end.astimezone(UTC)
+        result = self.client.query(
+            f"SELECT * FROM interval_figures FINAL WHERE {' AND '.join(where)} "
+            "ORDER BY tenant_id, interval_start, indexOf(['queue', 'channel', 'tenant'], scope), "
+            "channel, queue_id",
+            parameters=params,
+        )
+        return list(result.named_results())
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per tenant: stored events by type, dead letters and late events."""
+        out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for tenant, event_type, n, late in self.client.query(
+            "SELECT tenant_id, event_type, count(), sum(late) FROM events FINAL "
+            "GROUP BY tenant_id, event_type"
+        ).result_rows:
+            out[tenant][event_type] = int(n)
+            out[tenant]["events"] += int(n)
+            out[tenant]["late"] += int(late)
+        for tenant, n in self.client.query(
+            "SELECT tenant_id, count() FROM dead_letters FINAL GROUP BY tenant_id"
+        ).result_rows:
+            out[tenant]["dead_letters"] = int(n)
+        return {tenant: dict(values) for tenant, values in out.items()}
+
+
+def split_sql(text: str) -> list[str]:
+    """The statements of a migration file: comments dropped, split at line-ending ';'."""
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*$", body, flags=re.M) if s.strip()]
+
+
+def _event_values(row: EventRow, received_at: datetime) -> list[Any]:
+    e = row.event
+    sums = row.sums
+    return [
+        e.tenant_id, e.event_id, e.event_type, e.occurred_at, getattr(e, "channel", None) or "",
+        getattr(e, "queue_id", None) or "", getattr(e, "agent_id", None) or "",
+        getattr(e, "contact_id", None) or "", row.starts[Interval.m15], row.starts[Interval.m30],
+        row.starts[Interval.m60], row.starts[Interval.day],
+        *(getattr(sums, name) for name in SUM_FIELDS), int(row.late), row.raw,
+        row.source.topic, row.source.partition, row.source.offset, received_at,
+    ]  # fmt: skip
+
+
+def _token(kind: str, rows: Sequence[EventRow]) -> str:
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(f"{row.event.tenant_id}\0{row.event.event_id}\n".encode())
+    return f"{kind}-{digest.hexdigest()}"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

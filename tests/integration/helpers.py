@@ -1,0 +1,45 @@
+"""Running the real `cqm` command line against the test's broker and ClickHouse."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+CQM = [sys.executable, "-m", "streams.cli"]
+
+
+def cqm_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CQM_")}
+    env.update({f"CQM_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def run_cqm(
+    args: list[str], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [*CQM, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise AssertionError(
+            f"cqm {' '.join(args)} exited {done.returncode}\n--- stdout\n{done.stdout[-3000:]}"
+            f"\n--- stderr\n{done.stderr[-6000:]}"
+        )
+    return done
+
+
+def export_figures(env: dict[str, str], interval: str) -> list[dict[str, Any]]:
+    out = run_cqm(["export", "figures", "--interval", interval, "--format", "jsonl"], env)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, lines: list[Any]) -> Path:
+    with path.open("w") as out:
+        for line in lines:
+            out.write(line if isinstance(line, str) else json.dumps(line))
+            out.write("\n")
+    return path
