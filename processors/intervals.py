@@ -1,4 +1,4 @@
-"""Reporting intervals (15, 30, 60 minutes and the day) aligned to a tenant's IANA time zone.
+r"""Reporting intervals (15, 30, 60 minutes and the day) aligned to a tenant's IANA time zone.
 
 METRICS.md "Intervals". Work in "wall seconds": ``utc_epoch + utc_offset``, the local clock
 reading counted from 1970-01-01 00:00 local. A *grid time* is a wall second divisible by the
@@ -28,11 +28,19 @@ datetime.datetime(2026, 1, 15, 9, 45, tzinfo=datetime.timezone.utc)
 >>> start, (end - start).total_seconds() / 3600  # midnight CEST; the day lasts 25 hours
 (datetime.datetime(2026, 10, 24, 22, 0, tzinfo=datetime.timezone.utc), 25.0)
 
-Speed: ``IntervalCalendar.start`` ran at about 1.0 million calls/s (Europe/Paris, the four
-intervals in turn, one event per second of 2026 in time order; 5.0 million calls/s for events
-in random order over 1990-2040) on one core of the development container, measured with
-``python scripts/bench_intervals.py`` (an unsaved ``timeit`` loop; see the commit message).
-The exact functions (``interval_start`` and friends) take about 30-100 µs per call.
+Speed, on one core of the (shared, noisy) development container, best of 3 per run, varying
+between runs: ``IntervalCalendar.start`` ran 0.8-1.5 million calls/s for events in time order
+(Europe/Paris, one event a minute through 2026 with both changes, the four intervals each),
+0.3-0.45 million/s for the same events shuffled, and 0.17-0.24 million/s for instants scattered
+over 1990-2040. The exact functions take 10-50 µs per call. Measured from the repository root
+with (add ``random.Random(1).shuffle(events)`` to the setup for the shuffled figure)::
+
+    .venv/bin/python -m timeit -n 1 -r 3 -s "from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo; from processors.intervals import Interval, IntervalCalendar
+    events = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=60 * i + 0.5)
+              for i in range(525_600)]
+    zone, kinds = ZoneInfo('Europe/Paris'), list(Interval)" \
+      "start = IntervalCalendar(zone).start" "for e in events:" "    for k in kinds: start(e, k)"
 """
 
 from __future__ import annotations

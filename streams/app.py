@@ -38,6 +38,7 @@ class Counters:
     dead_letters: int = 0
     late: int = 0
     batches: int = 0
+    first_batch_at: float | None = None  # when the first batch of this process was stored
     last_batch_at: float | None = None
     by_tenant: dict[str, int] = field(default_factory=dict)
 
@@ -49,6 +50,8 @@ class Counters:
         self.late += sum(row.late for row in result.new)
         self.batches += 1
         self.last_batch_at = time.time()
+        if self.first_batch_at is None:
+            self.first_batch_at = self.last_batch_at
         for row in result.new:
             tenant = row.event.tenant_id
             self.by_tenant[tenant] = self.by_tenant.get(tenant, 0) + 1
@@ -56,6 +59,13 @@ class Counters:
     @property
     def processed(self) -> int:
         return self.valid + self.duplicates + self.dead_letters
+
+    @property
+    def busy_seconds(self) -> float:
+        """From the first stored batch to the last (includes time spent waiting for input)."""
+        if self.first_batch_at is None or self.last_batch_at is None:
+            return 0.0
+        return self.last_batch_at - self.first_batch_at
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -15,12 +15,13 @@ Idempotence, end to end:
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,13 +29,12 @@ from zoneinfo import ZoneInfo
 import clickhouse_connect
 
 from processors.figures import CONTRIBUTING_TYPES, FIGURE_NAMES, SUM_FIELDS, FigureSums
-from processors.intervals import Interval, interval_end
+from processors.intervals import Interval, IntervalCalendar, interval_end
 from processors.rollup import IntervalKey, IntervalTotals, QueueSums, Wanted, roll_up
 from schemas.tenants import TenantDirectory
 from streams.pipeline import Batch, EventRow
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "deploy" / "clickhouse"
-START_COLUMN = {Interval.m15: "b15", Interval.m30: "b30", Interval.m60: "b60", Interval.day: "bday"}
 
 EVENT_COLUMNS = (
     "tenant_id", "event_id", "event_type", "occurred_at", "channel", "queue_id", "agent_id",
@@ -164,8 +164,8 @@ class Store:
         stored: set[tuple[str, str]] = set()
         for tenant_id, ids in by_tenant.items():
             result = self.client.query(
-                "SELECT event_id FROM events WHERE tenant_id = %(t)s AND event_id IN %(ids)s",
-                parameters={"t": tenant_id, "ids": sorted(ids)},
+                f"SELECT event_id FROM events WHERE tenant_id = {_sql(tenant_id)} "
+                f"AND event_id IN {_sql_list(ids)}"
             )
             stored.update((tenant_id, r[0]) for r in result.result_rows)
         fresh = []
@@ -177,56 +177,77 @@ class Store:
         return fresh
 
     def rewrite_intervals(self, wanted: Wanted) -> int:
-        """Recompute the wanted intervals from stored events and write them as a new version."""
+        """Recompute the wanted intervals from stored data and write them as a new version.
+
+        15/30/60-minute intervals are summed from the events of the local hours they lie in;
+        a day is then summed from its stored 15-minute rows (which include this batch), so a
+        batch costs an hour of events and a day of 15-minute rows, not a day of events.
+        """
         if not wanted:
             return 0
+        hours: dict[str, set[datetime]] = defaultdict(set)
         days: dict[str, set[datetime]] = defaultdict(set)
         for tenant_id, interval, start in wanted:
-            if interval is Interval.day:
+            if interval is Interval.m60:
+                hours[tenant_id].add(start)
+            elif interval is Interval.day:
                 days[tenant_id].add(start)
-        parts = list(self._queue_sums(days))
-        totals = roll_up(parts, wanted)
-        version = time.time_ns()
-        computed_at = datetime.now(UTC)
+        version, computed_at = time.time_ns(), datetime.now(UTC)
+        short = roll_up(self._hour_sums(hours), {w for w in wanted if w[1] is not Interval.day})
+        written = self._insert_intervals(short, version, computed_at)
+        whole_days = roll_up(self._day_sums(days), {w for w in wanted if w[1] is Interval.day})
+        return written + self._insert_intervals(whole_days, version, computed_at)
+
+    def _insert_intervals(
+        self, totals: dict[IntervalKey, IntervalTotals], version: int, computed_at: datetime
+    ) -> int:
         rows = [
             self._interval_values(key, value, version, computed_at) for key, value in totals.items()
         ]
-        for chunk_start in range(0, len(rows), 50_000):
+        for first in range(0, len(rows), 50_000):
             self.client.insert(
-                "interval_figures",
-                rows[chunk_start : chunk_start + 50_000],
-                column_names=INTERVAL_COLUMNS,
+                "interval_figures", rows[first : first + 50_000], column_names=INTERVAL_COLUMNS
             )
         return len(rows)
 
-    def _queue_sums(self, days: dict[str, set[datetime]]) -> Iterable[QueueSums]:
-        aggregates = ", ".join(
-            f"max({name}) AS {name}" if name == "max_wait" else f"sum({name}) AS {name}"
-            for name in SUM_FIELDS
-        )
-        for tenant_id, starts in days.items():
-            # the day bounds also prune partitions: occurred_at drives the PARTITION BY
-            low = min(starts)
-            high = max(starts).replace(tzinfo=UTC).timestamp() + 26 * 3600
+    def _hour_sums(self, hours: dict[str, set[datetime]]) -> Iterable[QueueSums]:
+        types = _sql_list(CONTRIBUTING_TYPES)
+        for tenant_id, starts in hours.items():
+            # the occurred_at bounds prune partitions (PARTITION BY month of occurred_at)
+            low, high = min(starts), max(starts) + timedelta(hours=2)
             result = self.client.query(
-                f"SELECT channel, queue_id, b15, b30, b60, bday, {aggregates}, sum(late) AS late "
-                "FROM events FINAL WHERE tenant_id = %(t)s AND bday IN %(days)s "
-                "AND occurred_at >= %(low)s AND occurred_at < %(high)s "
-                "AND event_type IN %(types)s GROUP BY channel, queue_id, b15, b30, b60, bday",
-                parameters={
-                    "t": tenant_id,
-                    "days": sorted(starts),
-                    "low": low,
-                    "high": datetime.fromtimestamp(high, UTC),
-                    "types": list(CONTRIBUTING_TYPES),
-                },
+                f"SELECT channel, queue_id, b15, b30, b60, {_AGGREGATES}, sum(late) AS late "
+                f"FROM events FINAL WHERE tenant_id = {_sql(tenant_id)} "
+                f"AND b60 IN {_sql_list(starts)} AND event_type IN {types} "
+                f"AND occurred_at >= {_sql(low)} AND occurred_at < {_sql(high)} "
+                "GROUP BY channel, queue_id, b15, b30, b60"
             )
-            for row in result.named_results():
-                starts_of = {interval: _utc(row[START_COLUMN[interval]]) for interval in Interval}
-                sums = FigureSums(**{name: row[name] for name in SUM_FIELDS})
-                yield QueueSums(
-                    tenant_id, row["channel"], row["queue_id"], starts_of, sums, int(row["late"])
-                )
+            for row in result.result_rows:
+                channel, queue_id, b15, b30, b60, *sums, late = row
+                starts_of = {
+                    Interval.m15: _utc(b15),
+                    Interval.m30: _utc(b30),
+                    Interval.m60: _utc(b60),
+                }
+                yield QueueSums(tenant_id, channel, queue_id, starts_of, _sums(sums), int(late))
+
+    def _day_sums(self, days: dict[str, set[datetime]]) -> Iterable[QueueSums]:
+        for tenant_id, starts in days.items():
+            calendar = IntervalCalendar(self.tenants.get(tenant_id).zone)
+            low, high = min(starts), max(starts) + timedelta(hours=26)
+            result = self.client.query(
+                f"SELECT channel, queue_id, interval_start, {_AGGREGATES}, sum(late_events) "
+                f"FROM interval_figures FINAL WHERE tenant_id = {_sql(tenant_id)} "
+                "AND interval = '15' AND scope = 'queue' "
+                f"AND interval_start >= {_sql(low)} AND interval_start < {_sql(high)} "
+                "GROUP BY channel, queue_id, interval_start"
+            )
+            for channel, queue_id, start, *sums, late in result.result_rows:
+                day = calendar.start(_utc(start), Interval.day)
+                if day in starts:
+                    yield QueueSums(
+                        tenant_id, channel, queue_id, {Interval.day: day}, _sums(sums), int(late)
+                    )
 
     def _interval_values(
         self, key: IntervalKey, totals: IntervalTotals, version: int, computed_at: datetime
@@ -236,7 +257,7 @@ class Store:
         sums = totals.sums
         return [
             key.tenant_id, key.interval.value, key.scope, key.channel, key.queue_id, key.start,
-            end, zone_name, *(getattr(sums, name) for name in SUM_FIELDS), sums.offered,
+            end, zone_name, *_sum_values(sums), sums.offered,
             *sums.figures().values(), totals.late_events, version, computed_at,
         ]  # fmt: skip
 
@@ -291,6 +312,28 @@ class Store:
         return {tenant: dict(values) for tenant, values in out.items()}
 
 
+_sum_values = operator.attrgetter(*SUM_FIELDS)
+_AGGREGATES = ", ".join(
+    f"max({name}) AS {name}" if name == "max_wait" else f"sum({name}) AS {name}"
+    for name in SUM_FIELDS
+)
+
+
+def _sums(values: Sequence[Any]) -> FigureSums:
+    return FigureSums(*values)
+
+
+def _sql(value: str | datetime) -> str:
+    """A ClickHouse literal. (Binding 2,000 ids through the client costs more than the query.)"""
+    if isinstance(value, datetime):
+        return f"'{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}'"
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _sql_list(values: Iterable[str | datetime]) -> str:
+    return "(" + ", ".join(_sql(v) for v in values) + ")"
+
+
 def split_sql(text: str) -> list[str]:
     """The statements of a migration file: comments dropped, split at line-ending ';'."""
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
@@ -305,7 +348,7 @@ def _event_values(row: EventRow, received_at: datetime) -> list[Any]:
         getattr(e, "queue_id", None) or "", getattr(e, "agent_id", None) or "",
         getattr(e, "contact_id", None) or "", row.starts[Interval.m15], row.starts[Interval.m30],
         row.starts[Interval.m60], row.starts[Interval.day],
-        *(getattr(sums, name) for name in SUM_FIELDS), int(row.late), row.raw,
+        *_sum_values(sums), int(row.late), row.raw,
         row.source.topic, row.source.partition, row.source.offset, received_at,
     ]  # fmt: skip
 
