@@ -92,7 +92,8 @@ def decode_message(
             Rejected(f"message of {len(value)} bytes is over the {max_bytes}-byte limit", value)
         ]
     try:
-        parsed = json.loads(value.decode("utf-8"))  # json.loads(bytes) would guess UTF-16/32
+        text = value.decode("utf-8")  # json.loads(bytes) would guess UTF-16/32
+        parsed = json.loads(text)
     except UnicodeDecodeError:
         return [Rejected("not UTF-8 text", value)]
     except json.JSONDecodeError as exc:
@@ -103,13 +104,18 @@ def decode_message(
         if not parsed:
             return [Rejected("empty batch envelope (a JSON array with no events)", value)]
         return [_decode_one(item, topic, index) for index, item in enumerate(parsed)]
-    return [_decode_one(parsed, topic, None, original=value)]
+    return [_decode_one(parsed, topic, None, original=value, text=text.strip())]
 
 
 def _decode_one(
-    obj: Any, topic: InputTopic | None, index: int | None, original: bytes | None = None
+    obj: Any,
+    topic: InputTopic | None,
+    index: int | None,
+    original: bytes | None = None,
+    text: str | None = None,
 ) -> Decoded:
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    if text is None:  # a batch element: its own JSON text, for the raw store
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     try:
         event = validate_event(obj, topic, text)
     except InvalidEvent as exc:

@@ -18,6 +18,8 @@ from schemas.decode import Accepted, decode_message
 from schemas.events import Event, InputTopic
 from schemas.tenants import TenantDirectory
 
+INTERVALS = tuple(Interval)
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -92,7 +94,7 @@ class Pipeline:
             calendar = self._calendars[tenant.timezone] = IntervalCalendar(
                 ZoneInfo(tenant.timezone)
             )
-        starts = {interval: calendar.start(event.occurred_at, interval) for interval in Interval}
+        starts = {interval: calendar.start(event.occurred_at, interval) for interval in INTERVALS}
         allowed = timedelta(seconds=tenant.allowed_lateness_seconds)
         late = self.watermarks.observe(event.tenant_id, event.occurred_at, allowed)
         return EventRow(event, item.raw, contribution(event, tenant), starts, late, message)
