@@ -135,8 +135,10 @@ def bench_end_to_end(
         "events_per_second": len(evs) / busy, "command_wall_seconds": wall,
     }  # fmt: skip
     if envelope == 1:
-        result["kafka_raw"] = bench_kafka_raw(broker.removeprefix("kafka://"), f"{prefix}contacts",
-                                              sum(1 for e in evs if e["event_type"].startswith("contact.")))  # fmt: skip
+        contacts = sum(1 for e in evs if e["event_type"].startswith("contact."))
+        result["kafka_raw"] = bench_kafka_raw(
+            broker.removeprefix("kafka://"), f"{prefix}contacts", contacts
+        )
     return result
 
 
@@ -149,7 +151,8 @@ def main() -> None:
     msgs = messages(evs)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
         "command": f"python -m benchmarks.run --events {args.events}",
         "pipeline": bench_pipeline(msgs),
         "store": bench_store(msgs),

@@ -14,6 +14,7 @@ wall clock and a replay passes the tenant's watermark, and both show the same th
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 
@@ -23,31 +24,70 @@ MAX_WAITING_SECONDS = 4 * 3600  # a contact waiting longer is dropped from the "
 
 
 class TrailingWindow:
-    """Sums over the trailing ``length_seconds`` ending at ``now``, kept in small slots."""
+    """Sums over the trailing ``length_seconds`` ending at ``now``, kept in small slots.
+
+    A running total: ``total(now)`` adds slots that ``now`` has reached and takes out those
+    that left the window, so asking every second costs the slots that moved, not the window.
+    Slots ahead of ``now`` (an event-time replay can read one topic ahead of another) wait
+    until ``now`` reaches them.
+    """
 
     def __init__(self, length_seconds: float = 900.0, slot_seconds: float = 1.0) -> None:
         self.length = length_seconds
         self.slot = slot_seconds
         self._slots: dict[int, FigureSums] = {}
+        self._counted: list[int] = []  # heap of slot keys inside the running total
+        self._ahead: list[int] = []  # heap of slot keys beyond the newest ``now`` so far
+        self._total = FigureSums()
+        self._newest = -math.inf
+        self._oldest = -math.inf
 
     def add(self, at: float, sums: FigureSums) -> None:
         key = math.floor(at / self.slot)
+        if key <= self._oldest:
+            return  # already out of the window: it can never count again
         slot = self._slots.get(key)
         if slot is None:
             self._slots[key] = slot = FigureSums()
+            heapq.heappush(self._counted if key <= self._newest else self._ahead, key)
         slot += sums
+        if key <= self._newest:
+            self._total += sums
 
     def total(self, now: float) -> FigureSums:
-        """The sums of events in (now - length, now]; older slots are dropped."""
+        """The sums of events in (now - length, now]."""
         oldest = math.floor((now - self.length) / self.slot)
         newest = math.floor(now / self.slot)
-        total = FigureSums()
-        for key in list(self._slots):
-            if key <= oldest:
-                del self._slots[key]
-            elif key <= newest:
-                total += self._slots[key]
-        return total
+        if newest < self._newest:  # the clock went back (wall-clock step): start over
+            self._rebuild()
+        self._newest, self._oldest = newest, oldest
+        while self._ahead and self._ahead[0] <= newest:
+            key = heapq.heappop(self._ahead)
+            heapq.heappush(self._counted, key)
+            self._total += self._slots[key]
+        while self._counted and self._counted[0] <= oldest:
+            self._total -= self._slots.pop(heapq.heappop(self._counted))
+        while self._ahead and self._ahead[0] <= oldest:  # jumped past them entirely
+            del self._slots[heapq.heappop(self._ahead)]
+        result = FigureSums()
+        result += self._total
+        waits = [w for k in self._counted if (w := self._slots[k].max_wait) is not None]
+        result.max_wait = max(waits) if waits else None
+        return result
+
+    def next_change(self) -> float:
+        """The earliest ``now`` at which ``total`` can differ without new events."""
+        times = []
+        if self._counted:  # the oldest counted slot leaves the window
+            times.append((self._counted[0] + 1) * self.slot + self.length)
+        if self._ahead:  # the first slot ahead comes in
+            times.append(self._ahead[0] * self.slot)
+        return min(times, default=math.inf)
+
+    def _rebuild(self) -> None:
+        keys = sorted(self._slots)
+        self._counted, self._ahead, self._total = [], keys, FigureSums()
+        self._newest = self._oldest = -math.inf
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -129,6 +169,14 @@ class LiveBoard:
 
     def left_queue(self, scope: Scope, contact_id: str) -> None:
         self._waiting.setdefault(scope, Waiting()).left(contact_id)
+
+    def next_change(self, tenant_id: str) -> float:
+        """The earliest instant at which this tenant's live figures can change without new
+        events (-inf while anyone is waiting: their waiting time grows every second)."""
+        if any(s[0] == tenant_id and w.since for s, w in self._waiting.items()):
+            return -math.inf
+        windows = (w.next_change() for s, w in self._windows.items() if s[0] == tenant_id)
+        return min(windows, default=math.inf)
 
     def tenants(self) -> list[str]:
         return sorted({scope[0] for scope in self._windows} | {s[0] for s in self._waiting})

@@ -6,13 +6,15 @@ then the tenant's own value, then the built-in default for that channel.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from schemas.alerts import DEFAULT_RULES, MuteWindow, Rule, Webhook, Weekday, parse_span
 from schemas.events import TENANT_PATTERN, Channel
 
 
@@ -80,6 +82,32 @@ class TenantSettings(FigureSettings):
     allowed_lateness_seconds: NonNegative = 600
     channels: dict[Channel, FigureSettings] = Field(default_factory=dict)
     queues: dict[str, FigureSettings] = Field(default_factory=dict)
+    # alerting: None = the default rules; business hours None = always open (local time)
+    rules: list[Rule] | None = None
+    business_hours: dict[Weekday, list[str]] | None = None
+    mute: list[MuteWindow] = Field(default_factory=list)
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+    @field_validator("business_hours")
+    @classmethod
+    def _spans(cls, value: dict[Weekday, list[str]] | None) -> dict[Weekday, list[str]] | None:
+        for spans in (value or {}).values():
+            for span in spans:
+                parse_span(span)
+        return value
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_names(cls, value: list[Rule] | None) -> list[Rule] | None:
+        names = [rule.name for rule in value or []]
+        if len(names) != len(set(names)):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"rule names must be unique; repeated: {repeated}")
+        return value
+
+    @property
+    def active_rules(self) -> tuple[Rule, ...]:
+        return DEFAULT_RULES if self.rules is None else tuple(r for r in self.rules if r.enabled)
 
     @field_validator("timezone")
     @classmethod
@@ -136,6 +164,74 @@ class TenantSettings(FigureSettings):
         )
 
 
+class InvalidConfig(ValueError):
+    """A tenant settings update that cannot be applied; the message says what to fix."""
+
+
+def parse_tenant_config(value: bytes | None, key: bytes | None = None) -> TenantSettings:
+    """Validate one ``cqm.config`` message (key = tenant_id, value = its settings as JSON).
+
+    >>> parse_tenant_config(b'{"tenant_id": "acme", "rules": [{"name": "sl", '
+    ...     b'"figure": "service_level_pct", "op": "below", "threshold": "soon"}]}', b"acme")
+    Traceback (most recent call last):
+    ...
+    schemas.tenants.InvalidConfig: tenant acme: rule 'sl' (rules[0]) threshold: ...
+    """
+    try:
+        data = json.loads(value or b"")
+    except ValueError as exc:
+        raise InvalidConfig(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidConfig("tenant settings must be a JSON object")
+    tenant = str(data.get("tenant_id", "?"))
+    if key is not None and key.decode("utf-8", "replace") != tenant:
+        raise InvalidConfig(
+            f"the message key {key.decode('utf-8', 'replace')!r} is not the tenant_id "
+            f"{tenant!r} of the settings it carries"
+        )
+    try:
+        return TenantSettings.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidConfig(
+            f"tenant {tenant}: " + "; ".join(_where(e, data) for e in exc.errors())
+        ) from None
+
+
+def explain_tenants_file(exc: ValidationError, data: Any) -> str:
+    """One line per problem in a tenants file, naming the tenant and rule."""
+    lines = []
+    entries = data.get("tenants") if isinstance(data, dict) else None
+    for error in exc.errors():
+        loc = list(error["loc"])
+        if len(loc) >= 2 and loc[0] == "tenants" and isinstance(loc[1], int) and entries:
+            entry = entries[loc[1]] if loc[1] < len(entries) else {}
+            entry = entry if isinstance(entry, dict) else {}
+            where = _where({**error, "loc": tuple(loc[2:])}, entry)
+            lines.append(f"tenant {entry.get('tenant_id', '?')} (tenants[{loc[1]}]): {where}")
+        else:
+            lines.append(_where(error, data if isinstance(data, dict) else {}))
+    return "\n".join(lines)
+
+
+def _where(error: Any, data: dict[str, Any]) -> str:
+    loc = list(error["loc"])
+    where = ".".join(str(p) for p in loc) or "settings"
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        rules = data.get("rules") or []
+        name = (
+            rules[loc[1]].get("name")
+            if loc[1] < len(rules) and isinstance(rules[loc[1]], dict)
+            else None
+        )
+        rest = ".".join(
+            str(p)
+            for p in loc[2:]
+            if not str(p).startswith(("float", "literal", "str", "function"))
+        )
+        where = f"rule {name!r} (rules[{loc[1]}])" + (f" {rest}" if rest else "")
+    return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
+
+
 class TenantsFile(BaseModel):
     """The tenants file (YAML or JSON): ``tenants: [{tenant_id: ..., ...}, ...]``."""
 
@@ -149,6 +245,10 @@ class TenantDirectory:
 
     def __init__(self, tenants: list[TenantSettings] | None = None) -> None:
         self._tenants = {t.tenant_id: t for t in tenants or []}
+
+    def set(self, tenant: TenantSettings) -> None:
+        """Replace one tenant's settings (a ``cqm.config`` update)."""
+        self._tenants[tenant.tenant_id] = tenant
 
     def get(self, tenant_id: str) -> TenantSettings:
         found = self._tenants.get(tenant_id)

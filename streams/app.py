@@ -17,13 +17,18 @@ from typing import Any
 
 import faust
 
+from processors.agents import AgentBoard
+from processors.alerting import AlertEngine
 from processors.lateness import Watermarks
 from processors.live import LiveBoard
+from schemas.alerts import AlertEvent
 from schemas.events import AgentStateChanged, ContactAbandoned, ContactAnswered, ContactQueued
-from schemas.tenants import TenantDirectory
-from streams.pipeline import Batch, Message, Pipeline
+from schemas.tenants import InvalidConfig, TenantDirectory, TenantSettings, parse_tenant_config
+from streams.alerting import LiveAlerts
+from streams.pipeline import Batch, DeadLetter, Message, Pipeline
 from streams.settings import Settings
 from streams.store import Store, WriteResult
+from streams.webhooks import DeliveryRecord, WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +42,10 @@ class Counters:
     duplicates: int = 0
     dead_letters: int = 0
     late: int = 0
+    config_accepted: int = 0
+    config_rejected: int = 0
     batches: int = 0
-    first_batch_at: float | None = None  # when the first batch of this process was stored
+    first_batch_at: float | None = None  # when this process began on its first batch
     last_batch_at: float | None = None
     by_tenant: dict[str, int] = field(default_factory=dict)
 
@@ -50,8 +57,6 @@ class Counters:
         self.late += sum(row.late for row in result.new)
         self.batches += 1
         self.last_batch_at = time.time()
-        if self.first_batch_at is None:
-            self.first_batch_at = self.last_batch_at
         for row in result.new:
             tenant = row.event.tenant_id
             self.by_tenant[tenant] = self.by_tenant.get(tenant, 0) + 1
@@ -62,7 +67,7 @@ class Counters:
 
     @property
     def busy_seconds(self) -> float:
-        """From the first stored batch to the last (includes time spent waiting for input)."""
+        """From taking the first batch to storing the last (includes waits for input)."""
         if self.first_batch_at is None or self.last_batch_at is None:
             return 0.0
         return self.last_batch_at - self.first_batch_at
@@ -74,13 +79,15 @@ class Counters:
             "duplicates": self.duplicates,
             "dead_letters": self.dead_letters,
             "late": self.late,
+            "config_accepted": self.config_accepted,
+            "config_rejected": self.config_rejected,
             "batches": self.batches,
             "valid_by_tenant": dict(sorted(self.by_tenant.items())),
         }
 
 
 class Runtime:
-    """What the agent needs, built from the settings; nothing connects until ``start``."""
+    """What the agents need, built from the settings; nothing connects until ``start``."""
 
     def __init__(self, settings: Settings, tenants: TenantDirectory | None = None) -> None:
         self.settings = settings
@@ -90,46 +97,85 @@ class Runtime:
             self.tenants, settings.input_topics, Watermarks(), settings.max_message_bytes
         )
         self.live = LiveBoard(settings.live_window_seconds)
+        self.agents = AgentBoard()
+        self.alerts = LiveAlerts(
+            self.tenants,
+            self.live,
+            self.agents,
+            AlertEngine(settings.live_window_seconds, settings.dashboard_url),
+        )
         self.counters = Counters()
+        self.deliveries: list[DeliveryRecord] = []  # webhook outcomes waiting to be stored
+        self.webhooks = WebhookDispatcher(self.deliveries.append)
         # chDB is one in-process engine: every ClickHouse call goes through this one thread
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cqm-store")
 
     async def run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
+    @property
+    def event_clock(self) -> bool:
+        return self.settings.live_clock == "event"
+
     def start(self) -> None:
-        """Open ClickHouse, apply migrations, restore watermarks (blocking)."""
+        """Open ClickHouse, apply migrations, restore state (blocking)."""
         (self.settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
         self.store.open()
         self.store.migrate()
         self.pipeline.watermarks = Watermarks(self.store.watermarks())
+        for tenant in self.store.tenant_configs():  # accepted cqm.config updates beat the file
+            self.tenants.set(tenant)
+        open_alerts = [*self.store.alerts(state="pending"), *self.store.alerts(state="firing")]
+        self.alerts.engine.restore(open_alerts)
 
     def handle(self, messages: list[Message]) -> tuple[Batch, WriteResult]:
         """Prepare and store one batch (blocking; executor)."""
         batch = self.pipeline.prepare(messages)
         return batch, self.store.write(batch)
 
-    def record(self, batch: Batch, result: WriteResult) -> None:
-        """Count a stored batch and move the live board (event loop: the web reads these)."""
+    def record(self, batch: Batch, result: WriteResult) -> list[AlertEvent]:
+        """Count a stored batch, move the live boards, evaluate alerts (event loop)."""
         self.counters.add(batch, result)
+        raised: list[AlertEvent] = []
+        touched: set[str] = set()
         for row in result.new:
             event = row.event
-            if row.late or isinstance(event, AgentStateChanged):
+            if row.late:
                 continue  # late events update stored intervals only (METRICS.md)
+            touched.add(event.tenant_id)
+            at = event.occurred_at.timestamp()
+            if self.event_clock and row.source.topic == self.pipeline.clock_topic:
+                # evaluate the instants before this event, as live processing would have
+                raised += self.alerts.advance(event.tenant_id, at)
+            if isinstance(event, AgentStateChanged):
+                self.agents.update(
+                    event.tenant_id, event.agent_id, event.state, event.queue_ids, at
+                )
+                self.alerts.changed(event.tenant_id)
+                continue
             channel = str(getattr(event, "channel", None) or "")
             scope = (event.tenant_id, channel, getattr(event, "queue_id", None) or "")
-            at = event.occurred_at.timestamp()
             if isinstance(event, ContactQueued):
                 self.live.queued(scope, event.contact_id, at)
             elif isinstance(event, ContactAnswered | ContactAbandoned):
                 self.live.left_queue(scope, event.contact_id)
             if not row.sums.is_empty():
                 self.live.add(scope, at, row.sums)
+            self.alerts.changed(event.tenant_id)
+        for tenant_id in sorted(touched):  # right away, not at the next tick
+            raised += self.alerts.evaluate(tenant_id, self.live_now(tenant_id))
+        return raised
+
+    def tick(self) -> list[AlertEvent]:
+        """The once-a-second evaluation on the wall clock (live operation)."""
+        if self.event_clock:
+            return []
+        return self.alerts.evaluate_all(time.time())
 
     def live_now(self, tenant_id: str) -> float:
         """'Now' for the live window: the wall clock live, the tenant's event time on replay."""
-        if self.settings.live_clock == "event":
-            mark = self.pipeline.watermarks.get(tenant_id)
+        if self.event_clock:
+            mark = self.pipeline.event_time.get(tenant_id)
             return mark.timestamp() if mark is not None else time.time()
         return time.time()
 
@@ -137,9 +183,16 @@ class Runtime:
         now = self.live_now(tenant_id)
         return [f.as_dict() for f in self.live.figures(tenant_id, now)]
 
+    def accept_config(self, value: bytes | None, key: bytes | None) -> TenantSettings:
+        """Validate a ``cqm.config`` update and store it (blocking; executor). Raises
+        InvalidConfig with a reason naming the tenant and rule; the old settings stay."""
+        tenant = parse_tenant_config(value, key)
+        self.store.save_tenant_config(tenant, "cqm.config")
+        return tenant
+
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
-    """Build the Faust app and its agent from one settings object (opens nothing)."""
+    """Build the Faust app and its agents from one settings object (opens nothing)."""
     rt = runtime or Runtime(settings)
     if settings.broker is None:
         raise ValueError("the worker needs a broker address (kafka://HOST:PORT)")
@@ -164,9 +217,39 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         "key_type": bytes,
         "value_serializer": "raw",
         "key_serializer": "raw",
+        "partitions": settings.partitions,
     }
-    inputs = app.topic(*settings.input_topics, partitions=settings.partitions, **raw)
-    deadletters = app.topic(settings.deadletter_topic, partitions=settings.partitions, **raw)
+    inputs = app.topic(*settings.input_topics, **raw)
+    deadletters = app.topic(settings.deadletter_topic, **raw)
+    alerts_topic = app.topic(settings.alerts_topic, **raw)
+    # keyed by tenant like the input topics, so a tenant's settings reach the worker that owns
+    # its partition; compacted, so the latest settings of every tenant are kept
+    config_topic = app.topic(settings.config_topic, compacting=True, **raw)
+
+    async def dead_letter(letters: list[DeadLetter]) -> None:
+        for dead in letters:
+            await deadletters.send(
+                key=dead.tenant_id.encode() or None,
+                value=dead.raw,
+                headers={
+                    "cqm-reason": dead.reason.encode(),
+                    "cqm-source": f"{dead.source.topic}/{dead.source.partition}/"
+                    f"{dead.source.offset}".encode(),
+                },
+            )
+
+    async def publish(events: list[AlertEvent]) -> None:
+        """Alerts to Kafka, ClickHouse and webhooks; webhooks never hold the stream up."""
+        if not events:
+            return
+        for event in events:
+            await alerts_topic.send(
+                key=event.alert_key.encode(), value=event.model_dump_json().encode()
+            )
+        await rt.run(rt.store.write_alerts, events)
+        for event in events:
+            for webhook in rt.tenants.get(event.tenant_id).webhooks:
+                rt.webhooks.submit(webhook, event)
 
     @app.agent(inputs)
     async def ingest(stream: Any) -> None:
@@ -175,18 +258,51 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 Message(e.message.topic, e.message.partition, e.message.offset, e.key, e.value)
                 for e in events
             ]
+            if rt.counters.first_batch_at is None:
+                rt.counters.first_batch_at = time.time()
             batch, result = await rt.run(rt.handle, messages)
-            for dead in batch.dead_letters:
-                await deadletters.send(
-                    key=dead.tenant_id.encode() or None,
-                    value=dead.raw,
-                    headers={
-                        "cqm-reason": dead.reason.encode(),
-                        "cqm-source": f"{dead.source.topic}/{dead.source.partition}/"
-                        f"{dead.source.offset}".encode(),
-                    },
+            await dead_letter(batch.dead_letters)
+            await publish(rt.record(batch, result))
+
+    @app.agent(config_topic)
+    async def configure(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                tenant = await rt.run(rt.accept_config, event.value, event.key)
+            except InvalidConfig as exc:
+                log.warning("rejected a %s update: %s", settings.config_topic, exc)
+                source = Message(
+                    message.topic, message.partition, message.offset, event.key, event.value
                 )
-            rt.record(batch, result)
+                tenant_hint = (event.key or b"").decode("utf-8", "replace")[:64]
+                letter = DeadLetter(source, str(exc), event.value or b"", None, tenant_hint)
+                await rt.run(rt.store.write, Batch(dead_letters=[letter], received=1))
+                await dead_letter([letter])
+                rt.counters.config_rejected += 1
+                continue
+            rt.tenants.set(tenant)
+            rt.counters.config_accepted += 1
+            log.info(
+                "settings of tenant %s updated from %s", tenant.tenant_id, settings.config_topic
+            )
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def start_webhooks() -> None:
+        await rt.webhooks.start()
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def evaluate_alerts() -> None:
+        await publish(rt.tick())
+        if rt.deliveries:
+            done, rt.deliveries[:] = list(rt.deliveries), []
+            await rt.run(rt.store.write_deliveries, done)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def stop_webhooks(app: faust.App, *args: Any, **kwargs: Any) -> None:
+        await rt.webhooks.stop()
+        if rt.deliveries:
+            await rt.run(rt.store.write_deliveries, list(rt.deliveries))
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
@@ -194,7 +310,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
 
     @app.page("/stats")
     async def stats(web: Any, request: Any) -> Any:
-        return web.json(rt.counters.as_dict())
+        return web.json({**rt.counters.as_dict(), "webhooks": rt.webhooks.stats()})
 
     @app.page("/live/{tenant}")
     async def live(web: Any, request: Any, tenant: str) -> Any:
@@ -205,6 +321,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 "as_of": datetime.fromtimestamp(rt.live_now(tenant), UTC).isoformat(),
                 "scopes": rt.live_figures(tenant),
             }
+        )
+
+    @app.page("/alerts/{tenant}")
+    async def active_alerts(web: Any, request: Any, tenant: str) -> Any:
+        events = [e for e in rt.alerts.engine.active() if e.tenant_id == tenant]
+        return web.json(
+            {"tenant_id": tenant, "active": [e.model_dump(mode="json") for e in events]}
         )
 
     return app

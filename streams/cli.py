@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from streams.settings import DEFAULT_BROKER, Settings, load_settings
+from streams.store import StoreBusy
 
 COMMON = {
     "broker": "Kafka bootstrap, kafka://HOST:PORT (env CQM_BROKER; default: the embedded "
@@ -87,6 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--to", dest="end", help="interval_start < this ISO 8601 instant")
     f.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     f.add_argument("--output", type=Path, help="file to write (default standard output)")
+    p = sub.add_parser("alerts", help="alert history and state")
+    alerts = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    a = alerts.add_parser("list", help="the latest state of each alert, newest first")
+    _common(a)
+    a.add_argument("--tenant", help="only this tenant")
+    a.add_argument("--state", choices=["pending", "firing", "resolved"], help="only this state")
+    a.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    a.add_argument("--format", choices=["text", "jsonl"], default="text")
+
+    p = sub.add_parser("config", help="tenant settings and alert rules")
+    config = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    c = config.add_parser(
+        "publish",
+        help="validate a tenants file and publish it to the config topic; running workers "
+        "apply it without a restart",
+    )
+    _common(c)
+    c.add_argument("file", type=Path, help="tenants file (YAML or JSON), as for --tenants-file")
+    c.add_argument("--tenant", help="publish only this tenant's entry")
+    c.add_argument("--dry-run", action="store_true", help="validate only")
     return parser
 
 
@@ -110,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(max(logging.ERROR, logging.getLogger().level))
     try:
         return int(COMMANDS[args.command](args, settings) or 0)
-    except UserError as exc:
+    except (UserError, StoreBusy) as exc:
         print(f"cqm {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -244,6 +265,57 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.store import Store
+
+    store = Store(settings.clickhouse_dsn, settings.clickhouse_database).open()
+    try:
+        store.migrate()
+        events = store.alerts(args.tenant, args.state, args.limit)
+    finally:
+        store.close()
+    for e in events:
+        if args.format == "jsonl":
+            print(e.model_dump_json())
+        else:
+            print(f"{e.at:%Y-%m-%d %H:%M:%S}Z  {e.state.value:<8} {e.severity.value:<8} "
+                  f"{e.tenant_id:<10} {e.message}")  # fmt: skip
+    if not events and args.format == "text":
+        print("no alerts", file=sys.stderr)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.settings import load_tenants_file
+
+    try:
+        tenants = load_tenants_file(args.file).tenants
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.tenant is not None:
+        tenants = [t for t in tenants if t.tenant_id == args.tenant]
+        if not tenants:
+            raise UserError(f"{args.file} has no entry for tenant {args.tenant!r}")
+    if args.dry_run:
+        print(f"{args.file}: {len(tenants)} tenant(s) valid", file=sys.stderr)
+        return 0
+    from streams.produce import EventSender, ensure_topics
+
+    settings = settings.with_broker()
+    ensure_topics(settings)
+    sender = EventSender(settings)
+    try:
+        for tenant in tenants:
+            sender.send_raw(
+                settings.config_topic, tenant.tenant_id, tenant.model_dump_json().encode()
+            )
+    finally:
+        sender.close()
+    names = ", ".join(t.tenant_id for t in tenants)
+    print(f"published settings of {names} to {settings.config_topic}", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "worker": cmd_worker,
@@ -252,6 +324,8 @@ COMMANDS = {
     "simulate": cmd_simulate,
     "replay": cmd_replay,
     "export": cmd_export,
+    "alerts": cmd_alerts,
+    "config": cmd_config,
 }
 
 if __name__ == "__main__":

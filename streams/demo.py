@@ -160,7 +160,7 @@ def summarise(runtime: Runtime, settings: Settings) -> str:
         "",
         f"Every input accounted for: received {c.received:,} = stored {c.valid:,} + "
         f"duplicates {c.duplicates:,} + dead letters {c.dead_letters:,}  (late: {c.late:,})",
-        f"Processed in {c.busy_seconds:.1f} s from first to last batch "
+        f"Processed in {c.busy_seconds:.2f} s from first to last batch "
         f"({c.received / max(c.busy_seconds, 1e-3):,.0f} events/s, {c.batches:,} batches)",
         "",
         f"{'tenant':<12} {'day (local)':<12} {'offered':>8} {'SL %':>6} {'aband %':>8} "

@@ -66,7 +66,14 @@ class Pipeline:
     ) -> None:
         self.tenants = tenants
         self.input_topics = input_topics
-        self.watermarks = watermarks or Watermarks()
+        self.watermarks = watermarks or Watermarks()  # per (tenant, topic): lateness
+        # per tenant: "now" for the live view and alerts on event time. The contacts stream
+        # carries the service figures, and order holds only within a topic: other topics can be
+        # read ahead of it during a backlog, so they do not move this clock.
+        self.event_time = Watermarks()
+        self.clock_topic = next(
+            t for t, kind in input_topics.items() if kind is InputTopic.contacts
+        )
         self.max_message_bytes = max_message_bytes
         self._calendars: dict[str, IntervalCalendar] = {}
 
@@ -96,7 +103,13 @@ class Pipeline:
             )
         starts = {interval: calendar.start(event.occurred_at, interval) for interval in INTERVALS}
         allowed = timedelta(seconds=tenant.allowed_lateness_seconds)
-        late = self.watermarks.observe(event.tenant_id, event.occurred_at, allowed)
+        # Order is only guaranteed within a partition, and a tenant's events of each type come
+        # on their own topic: lateness is judged per (tenant, topic), so a backlog read faster
+        # from one topic than another does not make the slower one's events "late".
+        stream = f"{event.tenant_id}/{message.topic}"
+        late = self.watermarks.observe(stream, event.occurred_at, allowed)
+        if message.topic == self.clock_topic:
+            self.event_time.advance(event.tenant_id, event.occurred_at)
         return EventRow(event, item.raw, contribution(event, tenant), starts, late, message)
 
 

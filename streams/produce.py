@@ -37,12 +37,17 @@ def ensure_topics(settings: Settings) -> None:
     )
     try:
         existing = set(admin.list_topics())
-        wanted = [*settings.input_topics, settings.deadletter_topic]
+        wanted = [*settings.input_topics, settings.deadletter_topic, settings.alerts_topic]
         missing = [
             NewTopic(name, num_partitions=settings.partitions, replication_factor=1)
             for name in wanted
             if name not in existing
         ]
+        if settings.config_topic not in existing:  # compacted: the latest settings per tenant
+            missing.append(
+                NewTopic(settings.config_topic, num_partitions=settings.partitions,
+                         replication_factor=1, topic_configs={"cleanup.policy": "compact"})
+            )  # fmt: skip
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # made meanwhile by another
                 admin.create_topics(missing)
@@ -69,7 +74,9 @@ class EventSender:
         )
 
     def route(self, event: Any) -> tuple[str, str]:
-        """(topic, key) for a decoded JSON value."""
+        """(topic, key) for a decoded JSON value; an envelope goes by its first element."""
+        if isinstance(event, list) and event:
+            event = event[0]
         if isinstance(event, dict):
             kind = TOPIC_OF_TYPE.get(str(event.get("event_type")), InputTopic.contacts)
             tenant = event.get("tenant_id")
@@ -109,6 +116,10 @@ class EventSender:
         if pending:
             body = json.dumps(pending, separators=(",", ":")).encode()
             self._send(topic, key, body, len(pending))
+
+    def send_raw(self, topic: str, key: str, value: bytes) -> None:
+        self._producer.send(topic, key=key.encode() or None, value=value)
+        self.messages += 1
 
     def _send(self, topic: str, key: str, value: bytes, count: int) -> None:
         self._producer.send(topic, key=key.encode() or None, value=value)

@@ -14,11 +14,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.events import InputTopic
-from schemas.tenants import TenantDirectory, TenantsFile
+from schemas.tenants import TenantDirectory, TenantsFile, explain_tenants_file
 
 DEFAULT_BROKER = "kafka://127.0.0.1:9092"  # where `cqm broker` listens unless told otherwise
 
@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     )
     web_port: int = Field(default=6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"
+    dashboard_url: str | None = Field(
+        default=None,
+        description="link put in alerts, with {tenant}, {channel}, {queue}, {from_ms}, {to_ms}, "
+        "e.g. https://grafana/d/cqm-queue?var-tenant={tenant}&var-queue={queue}&from={from_ms}",
+    )
     log_level: str = "WARNING"
 
     @field_validator("broker")
@@ -117,6 +122,14 @@ class Settings(BaseSettings):
     def deadletter_topic(self) -> str:
         return self.topic("deadletter")
 
+    @property
+    def alerts_topic(self) -> str:
+        return self.topic("alerts")
+
+    @property
+    def config_topic(self) -> str:
+        return self.topic("config")
+
     def tenants(self) -> TenantDirectory:
         if self.tenants_file is None:
             return TenantDirectory()
@@ -132,8 +145,9 @@ def load_tenants_file(path: Path) -> TenantsFile:
     data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     try:
         return TenantsFile.model_validate(data or {})
-    except ValueError as exc:
-        raise ValueError(f"tenants file {path} is not valid:\n{exc}") from None
+    except ValidationError as exc:
+        detail = explain_tenants_file(exc, data)
+        raise ValueError(f"tenants file {path} is not valid:\n{detail}") from None
 
 
 def load_settings(overrides: dict[str, Any], config_file: Path | None = None) -> Settings:

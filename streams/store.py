@@ -15,6 +15,7 @@ Idempotence, end to end:
 from __future__ import annotations
 
 import hashlib
+import json
 import operator
 import re
 import time
@@ -31,7 +32,8 @@ import clickhouse_connect
 from processors.figures import CONTRIBUTING_TYPES, FIGURE_NAMES, SUM_FIELDS, FigureSums
 from processors.intervals import Interval, IntervalCalendar, interval_end
 from processors.rollup import IntervalKey, IntervalTotals, QueueSums, Wanted, roll_up
-from schemas.tenants import TenantDirectory
+from schemas.alerts import AlertEvent
+from schemas.tenants import TenantDirectory, TenantSettings
 from streams.pipeline import Batch, EventRow
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "deploy" / "clickhouse"
@@ -41,6 +43,15 @@ EVENT_COLUMNS = (
     "contact_id", "b15", "b30", "b60", "bday", *SUM_FIELDS, "late", "raw", "source_topic",
     "source_partition", "source_offset", "received_at",
 )  # fmt: skip
+ALERT_COLUMNS = (
+    "tenant_id", "alert_key", "alert_id", "rule", "state", "severity", "figure", "value",
+    "threshold", "clear_threshold", "op", "scope", "channel", "queue_id", "window_seconds",
+    "sample", "started_at", "at", "message", "context", "link", "was_firing", "recorded_at",
+)  # fmt: skip
+DELIVERY_COLUMNS = (
+    "tenant_id", "alert_id", "alert_key", "state", "endpoint", "format", "status", "attempts",
+    "last_error", "at",
+)  # fmt: skip
 DEAD_LETTER_COLUMNS = (
     "received_at", "tenant_id", "source_topic", "source_partition", "source_offset",
     "batch_index", "reason", "raw",
@@ -49,6 +60,10 @@ INTERVAL_COLUMNS = (
     "tenant_id", "interval", "scope", "channel", "queue_id", "interval_start", "interval_end",
     "timezone", *SUM_FIELDS, "offered", *FIGURE_NAMES, "late_events", "version", "computed_at",
 )  # fmt: skip
+
+
+class StoreBusy(RuntimeError):
+    """The embedded engine's directory is in use by another process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +87,17 @@ class Store:
 
     def open(self) -> Store:
         if self._client is None:
-            bootstrap = clickhouse_connect.get_client(dsn=self.dsn)
+            try:
+                bootstrap = clickhouse_connect.get_client(dsn=self.dsn)
+            except Exception as exc:
+                if self.dsn.startswith("chdb:") and "lock" in str(exc).lower():
+                    raise StoreBusy(
+                        f"the embedded ClickHouse at {self.dsn.removeprefix('chdb://')} is open in "
+                        "another process (a running `cqm worker` or `cqm demo`?); one process at "
+                        "a time can use it: stop that one, or use a ClickHouse server "
+                        "(--clickhouse-url https://…)"
+                    ) from None
+                raise
             bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             if self.dsn.startswith("chdb:"):
                 self._client = bootstrap  # one chDB session per process: reuse it
@@ -261,13 +286,85 @@ class Store:
             *sums.figures().values(), totals.late_events, version, computed_at,
         ]  # fmt: skip
 
+    # -- alerts and tenant settings ----------------------------------------------------------
+
+    def write_alerts(self, events: Sequence[AlertEvent]) -> None:
+        if not events:
+            return
+        now = datetime.now(UTC)
+        rows = []
+        for e in events:
+            rows.append(
+                [e.tenant_id, e.alert_key, e.alert_id, e.rule, e.state.value, e.severity.value,
+                 e.figure, e.value, e.threshold, e.clear_threshold, e.op, e.scope.value, e.channel,
+                 e.queue_id, e.window_seconds, e.sample, e.started_at, e.at, e.message,
+                 json.dumps(e.context), e.link or "", int(e.was_firing), now]
+            )  # fmt: skip
+        self.client.insert("alerts", rows, column_names=ALERT_COLUMNS)
+
+    def write_deliveries(self, records: Sequence[Any]) -> None:
+        if records:
+            self.client.insert(
+                "alert_deliveries",
+                [
+                    [
+                        r.tenant_id,
+                        r.alert_id,
+                        r.alert_key,
+                        r.state,
+                        r.endpoint,
+                        r.format,
+                        r.status,
+                        r.attempts,
+                        r.last_error or "",
+                        r.at,
+                    ]
+                    for r in records
+                ],
+                column_names=DELIVERY_COLUMNS,
+            )
+
+    def alerts(
+        self, tenant_id: str | None = None, state: str | None = None, limit: int = 1000
+    ) -> list[AlertEvent]:
+        """The latest transition of each alert incident, newest first."""
+        where = "" if tenant_id is None else f"WHERE tenant_id = {_sql(tenant_id)}"
+        having = "" if state is None else f"WHERE state = {_sql(state)}"
+        result = self.client.query(
+            f"SELECT * FROM (SELECT * FROM alerts FINAL {where} "
+            f"ORDER BY at DESC, indexOf(['pending', 'firing', 'resolved'], state) DESC "
+            f"LIMIT 1 BY alert_id) {having} ORDER BY at DESC LIMIT {int(limit)}"
+        )
+        return [_alert_event(row) for row in result.named_results()]
+
+    def save_tenant_config(self, tenant: TenantSettings, source: str) -> None:
+        self.client.insert(
+            "tenant_config",
+            [
+                [
+                    tenant.tenant_id,
+                    tenant.model_dump_json(),
+                    time.time_ns(),
+                    source,
+                    datetime.now(UTC),
+                ]
+            ],
+            column_names=["tenant_id", "settings", "version", "source", "accepted_at"],
+        )
+
+    def tenant_configs(self) -> list[TenantSettings]:
+        result = self.client.query("SELECT settings FROM tenant_config FINAL")
+        return [TenantSettings.model_validate_json(row[0]) for row in result.result_rows]
+
     # -- reads ----------------------------------------------------------------------------
 
     def watermarks(self) -> dict[str, datetime]:
+        """The latest event time per (tenant, input topic), keyed "tenant/topic"."""
         result = self.client.query(
-            "SELECT tenant_id, max(occurred_at) FROM events GROUP BY tenant_id"
+            "SELECT tenant_id, source_topic, max(occurred_at) FROM events "
+            "GROUP BY tenant_id, source_topic"
         )
-        return {tenant: _utc(mark) for tenant, mark in result.result_rows}
+        return {f"{tenant}/{topic}": _utc(mark) for tenant, topic, mark in result.result_rows}
 
     def interval_figures(
         self,
@@ -358,6 +455,16 @@ def _token(kind: str, rows: Sequence[EventRow]) -> str:
     for row in rows:
         digest.update(f"{row.event.tenant_id}\0{row.event.event_id}\n".encode())
     return f"{kind}-{digest.hexdigest()}"
+
+
+def _alert_event(row: dict[str, Any]) -> AlertEvent:
+    fields = {k: v for k, v in row.items() if k != "recorded_at"}
+    fields["context"] = json.loads(row["context"] or "{}")
+    fields["link"] = row["link"] or None
+    fields["was_firing"] = bool(row["was_firing"])
+    fields["started_at"] = _utc(row["started_at"])
+    fields["at"] = _utc(row["at"])
+    return AlertEvent.model_validate(fields)
 
 
 def _utc(value: datetime) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,45 @@ def get_json(url: str) -> Any:
             return json.loads(response.read())
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.port = int(env["CQM_WEB_PORT"])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen([*CQM, "worker"], env=self.env, stdout=out, stderr=out)
+        wait_for(self.stats, 60, "the worker's /stats endpoint")
+        return self
+
+    def stats(self) -> dict[str, Any] | None:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited {self.process.returncode}: {self.log.read_text()}")
+        return get_json(f"http://127.0.0.1:{self.port}/stats")  # type: ignore[no-any-return]
+
+    def get(self, path: str) -> Any:
+        return get_json(f"http://127.0.0.1:{self.port}{path}")
+
+    def wait_valid(self, n: int, timeout: float = 120) -> dict[str, Any]:
+        return wait_for(  # type: ignore[no-any-return]
+            lambda: (s := self.stats()) and s["valid"] >= n and s, timeout, f"{n} stored events"
+        )
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Never leave a worker behind, whatever the test did."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(timeout=60)

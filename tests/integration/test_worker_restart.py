@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
@@ -17,10 +15,9 @@ from schemas.tenants import TenantDirectory, TenantSettings
 from streams.broker import free_port
 from streams.simulator import default_config, disorder, simulate
 from tests.integration.helpers import (
-    CQM,
+    Worker,
     cqm_env,
     export_figures,
-    get_json,
     run_cqm,
     wait_for,
     write_jsonl,
@@ -28,36 +25,6 @@ from tests.integration.helpers import (
 from tests.oracle import compare, recompute
 
 pytestmark = pytest.mark.integration
-
-
-class Worker:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.port = int(env["CQM_WEB_PORT"])
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Worker:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen([*CQM, "worker"], env=self.env, stdout=out, stderr=out)
-        wait_for(self.stats, 60, "the worker's /stats endpoint")
-        return self
-
-    def stats(self) -> dict[str, Any] | None:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"worker exited {self.process.returncode}: {self.log.read_text()}")
-        return get_json(f"http://127.0.0.1:{self.port}/stats")  # type: ignore[no-any-return]
-
-    def wait_valid(self, n: int, timeout: float = 120) -> dict[str, Any]:
-        return wait_for(  # type: ignore[no-any-return]
-            lambda: (s := self.stats()) and s["valid"] >= n and s, timeout, f"{n} stored events"
-        )
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        self.process.wait(timeout=60)
 
 
 def test_worker_restarts_lose_nothing_and_count_nothing_twice(
@@ -80,31 +47,32 @@ def test_worker_restarts_lose_nothing_and_count_nothing_twice(
         web_port=str(free_port()),
         session_timeout_seconds="6",
     )
-    worker = Worker(env, tmp_path / "worker.log")
+    with Worker(env, tmp_path / "worker.log") as worker:
+        # 1. first third, then a graceful stop
+        worker.start()
+        run_cqm(["replay", str(files[0])], env)
+        stored = worker.wait_valid(len({(e["tenant_id"], e["event_id"]) for e in thirds[0]}))[
+            "valid"
+        ]
+        worker.stop(signal.SIGTERM)
 
-    # 1. first third, then a graceful stop
-    worker.start()
-    run_cqm(["replay", str(files[0])], env)
-    stored = worker.wait_valid(len({(e["tenant_id"], e["event_id"]) for e in thirds[0]}))["valid"]
-    worker.stop(signal.SIGTERM)
+        # 2. second third, then SIGKILL: uncommitted offsets are redelivered to the next worker
+        worker.start()
+        run_cqm(["replay", str(files[1])], env, timeout=120)
+        seen = {(e["tenant_id"], e["event_id"]) for e in thirds[0] + thirds[1]}
+        stored += worker.wait_valid(len(seen) - stored)["valid"]
+        worker.stop(signal.SIGKILL)
 
-    # 2. second third, then SIGKILL: uncommitted offsets are redelivered to the next worker
-    worker.start()
-    run_cqm(["replay", str(files[1])], env, timeout=120)
-    seen = {(e["tenant_id"], e["event_id"]) for e in thirds[0] + thirds[1]}
-    stored += worker.wait_valid(len(seen) - stored)["valid"]
-    worker.stop(signal.SIGKILL)
-
-    # 3. last third (with re-sent events) and one event on the wrong topic
-    worker.start()
-    run_cqm(["replay", str(files[2])], env, timeout=120)
-    survey = next(e for e in clean if e["event_type"] == "survey.response")
-    producer = KafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://"))
-    producer.send(f"{topic_prefix}contacts", key=b"acme", value=json.dumps(survey).encode())
-    producer.close()
-    final = worker.wait_valid(len(unique) - stored)
-    wait_for(lambda: (s := worker.stats()) and s["dead_letters"] >= 1, 60, "the dead letter")
-    worker.stop(signal.SIGTERM)
+        # 3. last third (with re-sent events) and one event on the wrong topic
+        worker.start()
+        run_cqm(["replay", str(files[2])], env, timeout=120)
+        survey = next(e for e in clean if e["event_type"] == "survey.response")
+        producer = KafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://"))
+        producer.send(f"{topic_prefix}contacts", key=b"acme", value=json.dumps(survey).encode())
+        producer.close()
+        final = worker.wait_valid(len(unique) - stored)
+        wait_for(lambda: (s := worker.stats()) and s["dead_letters"] >= 1, 60, "the dead letter")
+        worker.stop(signal.SIGTERM)
     assert final["valid"] == len(unique) - stored  # nothing stored twice across restarts
 
     tenants = TenantDirectory([TenantSettings(tenant_id=t) for t in ("acme", "globex", "initech")])

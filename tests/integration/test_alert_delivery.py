@@ -1,0 +1,158 @@
+"""Supervisor alerting through the real broker and worker: a simulated queue collapse (agents
+leave) raises one service-level alert and recovery resolves it, delivered to a real HTTP
+receiver; a rule change through the config topic takes effect without a restart."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kafka import KafkaConsumer, KafkaProducer
+
+from streams.broker import free_port
+from streams.simulator import SimConfig, SimQueue, SimTenant, simulate
+from tests.integration.helpers import Worker, cqm_env, run_cqm, wait_for, write_jsonl
+from tests.integration.receiver import Receiver
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def period(start: datetime, minutes: int, agents: int, seed: int) -> list[dict[str, Any]]:
+    queue = SimQueue("billing", "voice", agents, 240.0, 180.0, 90.0)
+    config = SimConfig(
+        (SimTenant("acme", "UTC", (queue,)),), start, timedelta(minutes=minutes), seed
+    )
+    return list(simulate(config))
+
+
+def collapse_and_recovery() -> list[dict[str, Any]]:
+    """A staffed hour, then all but two agents leave for 40 minutes, then they come back."""
+    normal = period(START, 60, 40, seed=1)
+    leave_at = START + timedelta(minutes=60)
+    when = leave_at.isoformat().replace("+00:00", "Z")
+    left = [
+        {"event_id": f"leave-{n}", "event_type": "agent.state", "tenant_id": "acme",
+         "occurred_at": when, "agent_id": f"billing-a{n:02d}", "state": "offline",
+         "queue_ids": ["billing"]}
+        for n in range(3, 41)
+    ]  # fmt: skip
+    short = period(leave_at, 40, 2, seed=2)
+    recovered = period(leave_at + timedelta(minutes=40), 60, 40, seed=3)
+    return normal + left + short + recovered
+
+
+def rules(threshold: float, name: str) -> dict[str, Any]:
+    return {
+        "tenant_id": "acme",
+        "rules": [
+            {"name": name, "figure": "service_level_pct", "op": "below", "threshold": threshold,
+             "clear_threshold": threshold + 5, "min_sample": 10, "for": "1m", "clear_for": "2m",
+             "severity": "critical", "level": "queue", "queue_id": "billing",
+             "business_hours_only": False}
+        ],
+    }  # fmt: skip
+
+
+def test_queue_collapse_alerts_once_and_recovery_resolves(
+    tmp_path: Path, broker_url: str, clickhouse_url: str, database: str, topic_prefix: str
+) -> None:
+    with contextlib.ExitStack() as stack:
+        receiver = stack.enter_context(Receiver())
+        tenant = rules(80, "billing-sl") | {
+            "webhooks": [
+                {"url": f"{receiver.url}/services/T0/B0/SECRET", "format": "slack"},
+                {"url": f"{receiver.url}/generic", "format": "generic"},
+            ]
+        }
+        tenants_file = tmp_path / "tenants.yaml"
+        tenants_file.write_text(yaml.safe_dump({"tenants": [tenant]}))
+        env = cqm_env(
+            broker=broker_url,
+            clickhouse_url=clickhouse_url,
+            clickhouse_database=database,
+            topic_prefix=topic_prefix,
+            app_id=f"cqm-{topic_prefix.rstrip('.')}",
+            data_dir=str(tmp_path / "data"),
+            web_port=str(free_port()),
+            tenants_file=str(tenants_file),
+            live_clock="event",
+            session_timeout_seconds="6",
+        )
+        events = collapse_and_recovery()
+        worker = stack.enter_context(Worker(env, tmp_path / "worker.log")).start()
+        run_cqm(["replay", str(write_jsonl(tmp_path / "day.jsonl", events))], env)
+        worker.wait_valid(len(events))
+
+        wait_for(lambda: len(receiver.bodies()) >= 4, 30, "firing and resolved on both webhooks")
+        generic = receiver.bodies("/generic")
+        assert [b["alert"]["state"] for b in generic] == ["firing", "resolved"]
+        firing, resolved = (b["alert"] for b in generic)
+        assert firing["rule"] == "billing-sl" and firing["queue_id"] == "billing"
+        assert firing["alert_id"] == resolved["alert_id"]
+        assert firing["value"] < 80 and resolved["value"] >= 85
+        collapse = START + timedelta(minutes=60)
+        at = datetime.fromisoformat(firing["at"])
+        assert collapse < at < collapse + timedelta(minutes=40)  # during the collapse, not after
+        assert datetime.fromisoformat(resolved["at"]) > collapse + timedelta(minutes=40)
+        assert firing["message"].startswith("Billing voice: service level")
+        assert re.search(r"· \d+ waiting · .*· \d+ of \d+ agents available$", firing["message"])
+        slack = receiver.bodies("/services/T0/B0/SECRET")  # the secret path only in the URL used
+        assert [b["text"] for b in slack] == [
+            f"🔴 CRITICAL: {firing['message']}",
+            f"✅ RESOLVED: {resolved['message']}",
+        ]
+        assert slack[0]["blocks"]
+
+        # every transition is on the alerts topic, keyed by the stable alert key
+        consumer = KafkaConsumer(
+            f"{topic_prefix}alerts",
+            bootstrap_servers=broker_url.removeprefix("kafka://"),
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=5000,
+        )
+        on_topic = [json.loads(m.value) for m in consumer if m.key == firing["alert_key"].encode()]
+        consumer.close()
+        assert [e["state"] for e in on_topic if e["alert_id"] == firing["alert_id"]] == [
+            "pending", "firing", "resolved",
+        ]  # fmt: skip
+
+        # a bad update is rejected (old rules stay); a good one applies without a restart
+        bad_rule = {"tenant_id": "acme", "rules": [{"name": "x", "figure": "sl"}]}
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"tenants": [bad_rule]}))
+        with pytest.raises(AssertionError, match=r"tenant acme \(tenants\[0\]\): rule 'x'"):
+            run_cqm(["config", "publish", str(bad)], env)  # refused before it is sent
+        producer = KafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://"))
+        producer.send(f"{topic_prefix}config", key=b"acme", value=json.dumps(bad_rule).encode())
+        producer.close()  # sent behind the CLI's back: the worker must refuse it itself
+        wait_for(lambda: (s := worker.stats()) and s["config_rejected"] == 1, 30, "rejection")
+        good = tmp_path / "strict.yaml"
+        good.write_text(yaml.safe_dump({"tenants": [rules(99.5, "billing-sl-strict")]}))
+        run_cqm(["config", "publish", str(good)], env)
+        wait_for(lambda: (s := worker.stats()) and s["config_accepted"] == 1, 30, "config applied")
+        later = period(START + timedelta(hours=3), 30, 40, seed=4)
+        run_cqm(["replay", str(write_jsonl(tmp_path / "later.jsonl", later))], env)
+        worker.wait_valid(len(events) + len(later))
+        active = wait_for(
+            lambda: [
+                a for a in (worker.get("/alerts/acme") or {}).get("active", [])
+                if a["rule"] == "billing-sl-strict" and a["state"] == "firing"
+            ],
+            30,
+            "the stricter rule to fire",
+        )  # fmt: skip
+        assert active[0]["threshold"] == 99.5
+        worker.stop()
+
+    listed = run_cqm(["alerts", "list", "--tenant", "acme", "--format", "jsonl"], env).stdout
+    incidents = {json.loads(line)["alert_id"]: json.loads(line) for line in listed.splitlines()}
+    assert incidents[firing["alert_id"]]["state"] == "resolved"
+    assert any(i["rule"] == "billing-sl-strict" for i in incidents.values())
