@@ -5,7 +5,8 @@ Measures, on this machine, with simulated traffic:
 - ``store``: the ClickHouse sink (dedup check, insert, interval rewrite) on chDB, events/s;
 - ``kafka_raw``: a plain aiokafka consumer reading the same messages, messages/s (the ceiling);
 - ``end_to_end``: `cqm demo --replay` through the embedded broker, worker and chDB, one event per
-  message and in batch envelopes of 100, events/s from the first stored batch to the last.
+  message and in batch envelopes of 100, events/s from the first stored batch to the last;
+- ``alert_latency``: send → firing alert on ``cqm.alerts`` at a steady load (alert_latency.py).
 Results are printed and written to ``benchmarks/results.json``; BENCHMARKS.md quotes them.
 """
 
@@ -161,6 +162,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(Path(tmp)) as broker:
         results["end_to_end"] = [bench_end_to_end(evs, n, broker.url, Path(tmp)) for n in (1, 100)]
     print(json.dumps(results["end_to_end"], indent=2))
+    from benchmarks.alert_latency import measure
+
+    results["alert_latency"] = measure(rounds=200, load=200, batch_seconds=0.25)
+    print(json.dumps(results["alert_latency"], indent=2))
     args.output.write_text(json.dumps(results, indent=2) + "\n")
 
 

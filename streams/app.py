@@ -19,6 +19,7 @@ import faust
 
 from processors.agents import AgentBoard
 from processors.alerting import AlertEngine
+from processors.dedup import RecentIds
 from processors.lateness import Watermarks
 from processors.live import LiveBoard
 from schemas.alerts import AlertEvent
@@ -28,6 +29,7 @@ from streams.alerting import LiveAlerts
 from streams.pipeline import Batch, DeadLetter, Message, Pipeline
 from streams.settings import Settings
 from streams.store import Store, WriteResult
+from streams.transport import App
 from streams.webhooks import DeliveryRecord, WebhookDispatcher
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,8 @@ class Runtime:
             AlertEngine(settings.live_window_seconds, settings.dashboard_url),
         )
         self.counters = Counters()
+        # duplicates the live view must skip: as many ids as a busy window holds
+        self.recent = RecentIds(capacity=500_000)
         self.deliveries: list[DeliveryRecord] = []  # webhook outcomes waiting to be stored
         self.webhooks = WebhookDispatcher(self.deliveries.append)
         # chDB is one in-process engine: every ClickHouse call goes through this one thread
@@ -128,20 +132,29 @@ class Runtime:
         open_alerts = [*self.store.alerts(state="pending"), *self.store.alerts(state="firing")]
         self.alerts.engine.restore(open_alerts)
 
-    def handle(self, messages: list[Message]) -> tuple[Batch, WriteResult]:
-        """Prepare and store one batch (blocking; executor)."""
-        batch = self.pipeline.prepare(messages)
-        return batch, self.store.write(batch)
+    def store_batch(self, batch: Batch, raised: list[AlertEvent]) -> WriteResult:
+        """Store a batch and the alerts it raised (blocking; executor)."""
+        result = self.store.write(batch)
+        self.store.write_alerts(raised)
+        return result
 
-    def record(self, batch: Batch, result: WriteResult) -> list[AlertEvent]:
-        """Count a stored batch, move the live boards, evaluate alerts (event loop)."""
+    def process(self, messages: list[Message]) -> tuple[Batch, WriteResult, list[AlertEvent]]:
+        """The whole path for one batch, synchronously (tests, benchmarks)."""
+        batch = self.pipeline.prepare(messages)
+        raised = self.record_live(batch)
+        result = self.store_batch(batch, raised)
         self.counters.add(batch, result)
+        return batch, result, raised
+
+    def record_live(self, batch: Batch) -> list[AlertEvent]:
+        """Move the live boards and evaluate alerts (event loop), before the batch is stored:
+        alerts wait for nothing but the live figures."""
         raised: list[AlertEvent] = []
         touched: set[str] = set()
-        for row in result.new:
+        for row in batch.rows:
             event = row.event
-            if row.late:
-                continue  # late events update stored intervals only (METRICS.md)
+            if row.late or not self.recent.add((event.tenant_id, event.event_id)):
+                continue  # late events update stored intervals only; duplicates count once
             touched.add(event.tenant_id)
             at = event.occurred_at.timestamp()
             if self.event_clock and row.source.topic == self.pipeline.clock_topic:
@@ -196,8 +209,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     rt = runtime or Runtime(settings)
     if settings.broker is None:
         raise ValueError("the worker needs a broker address (kafka://HOST:PORT)")
-    app = faust.App(
+    app = App(
         settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=settings.broker,
         store="memory://",
         topic_partitions=settings.partitions,
@@ -239,15 +253,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
             )
 
     async def publish(events: list[AlertEvent]) -> None:
-        """Alerts to Kafka, ClickHouse and webhooks; webhooks never hold the stream up."""
-        if not events:
-            return
+        """Alerts to Kafka and webhooks (the caller stores them); webhooks never block."""
         for event in events:
             await alerts_topic.send(
                 key=event.alert_key.encode(), value=event.model_dump_json().encode()
             )
-        await rt.run(rt.store.write_alerts, events)
-        for event in events:
             for webhook in rt.tenants.get(event.tenant_id).webhooks:
                 rt.webhooks.submit(webhook, event)
 
@@ -260,9 +270,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
             ]
             if rt.counters.first_batch_at is None:
                 rt.counters.first_batch_at = time.time()
-            batch, result = await rt.run(rt.handle, messages)
+            batch = await rt.run(rt.pipeline.prepare, messages)
+            raised = rt.record_live(batch)
+            await publish(raised)
+            result = await rt.run(rt.store_batch, batch, raised)
+            rt.counters.add(batch, result)
             await dead_letter(batch.dead_letters)
-            await publish(rt.record(batch, result))
 
     @app.agent(config_topic)
     async def configure(stream: Any) -> None:
@@ -293,7 +306,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def evaluate_alerts() -> None:
-        await publish(rt.tick())
+        raised = rt.tick()
+        await publish(raised)
+        if raised:
+            await rt.run(rt.store.write_alerts, raised)
         if rt.deliveries:
             done, rt.deliveries[:] = list(rt.deliveries), []
             await rt.run(rt.store.write_deliveries, done)

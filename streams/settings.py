@@ -43,10 +43,15 @@ class Settings(BaseSettings):
     tenants_file: Path | None = None
     app_id: str = "cqm"
     batch_max: int = Field(default=2000, ge=1)
-    batch_seconds: float = Field(default=0.5, gt=0)
+    batch_seconds: float = Field(default=0.25, gt=0)
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     live_window_seconds: float = Field(default=900, gt=0)
     live_clock: Literal["wall", "event"] = "wall"
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        description="longest a worker's fetch waits for data; Tansu always waits this long",
+    )
     session_timeout_seconds: float = Field(
         default=10,
         gt=1,

@@ -30,7 +30,7 @@ def replay_alerts(tmp: Path, events: list[dict[str, Any]]) -> list[tuple[Any, ..
     ]  # fmt: skip
     raised = []
     for first in range(0, len(messages), 500):
-        raised += runtime.record(*runtime.handle(messages[first : first + 500]))
+        raised += runtime.process(messages[first : first + 500])[2]
     runtime.store.close()
     return [(e.alert_id, e.state.value, e.at, e.value, e.message) for e in raised]
 
