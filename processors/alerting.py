@@ -83,12 +83,13 @@ _STATE_ORDER = {AlertState.pending: 0, AlertState.firing: 1, AlertState.resolved
 class ScopeFigures:
     """The live figures of one scope at one instant, as :class:`AlertEngine` reads them."""
 
-    level: Level  # queue / channel / tenant
+    level: Level  # queue / channel / tenant / agent
     tenant_id: str
-    channel: str  # "" at tenant level
-    queue_id: str  # "" at channel and tenant level
+    channel: str  # "" at tenant and agent level
+    queue_id: str  # "" at channel, tenant and agent level
     figures: Mapping[str, float | None]  # figure name -> value (None = no data)
     samples: Mapping[str, int]  # sample-size name (a value of FIGURE_SAMPLES) -> count
+    agent_id: str = ""  # at agent level only
 
 
 def resolve_threshold(
@@ -121,10 +122,15 @@ def _threshold(value: Threshold, figure: str, settings: ResolvedSettings) -> flo
     return float(value[:-2]) * settings.sl_threshold_seconds  # "<factor>*T"
 
 
-def scope_label(level: Level, tenant_id: str, channel: str, queue_id: str) -> str:
-    """ "Billing voice" for a queue, "Voice" for a channel, the tenant id for the tenant."""
+def scope_label(
+    level: Level, tenant_id: str, channel: str, queue_id: str, agent_id: str = ""
+) -> str:
+    """ "Billing voice" for a queue, "Voice" for a channel, the tenant id for the tenant,
+    "Agent a-7" for an agent."""
     if level is Level.queue:
         return f"{queue_id[:1].upper()}{queue_id[1:]} {channel}"
+    if level is Level.agent:
+        return f"Agent {agent_id}"
     return channel.capitalize() if level is Level.channel else tenant_id
 
 
@@ -186,7 +192,7 @@ def render_message(
     was dropped; ``min_sample`` explains a resolution on too little data.
     """
     words, unit = _WORDS.get(event.figure, (event.figure.replace("_", " "), "avg"))
-    label = scope_label(event.scope, event.tenant_id, event.channel, event.queue_id)
+    label = scope_label(event.scope, event.tenant_id, event.channel, event.queue_id, event.agent_id)
     limit = f"({'target' if is_target else 'threshold'} {format_value(event.threshold, unit)})"
     value = event.value
     shown = "no data" if value is None else _shown(value, event.threshold, unit)
@@ -260,7 +266,7 @@ class _Seen:
     quiet: str | None  # why no alert may start now
 
 
-_Key = tuple[str, Level, str, str]  # (rule, level, channel, queue_id) within one tenant
+_Key = tuple[str, Level, str, str, str]  # (rule, level, channel, queue_id, agent_id) in a tenant
 
 
 class _Plan:
@@ -321,9 +327,14 @@ class AlertEngine:
             if seen is None or rank >= (seen.at, _STATE_ORDER[seen.state]):
                 latest[event.alert_key] = event
         for event in latest.values():
-            if event.state is not AlertState.resolved:
-                key = (event.rule, event.scope, event.channel, event.queue_id)
-                self._alerts.setdefault(event.tenant_id, {})[key] = _Alert(event, rule=None)
+            if event.state is AlertState.resolved:
+                continue
+            agent_id = event.agent_id
+            if event.scope is Level.agent and not agent_id:  # a row stored without agent_id
+                agent_id = event.alert_key.removeprefix(f"{event.tenant_id}/{event.rule}/agent/")
+                event = event.model_copy(update={"agent_id": agent_id})
+            key = (event.rule, event.scope, event.channel, event.queue_id, agent_id)
+            self._alerts.setdefault(event.tenant_id, {})[key] = _Alert(event, rule=None)
 
     def evaluate(
         self, tenant: TenantSettings, scopes: Sequence[ScopeFigures], now: datetime
@@ -343,9 +354,11 @@ class AlertEngine:
             for i, rule in enumerate(plan.rules):
                 if rule.level != scope.level or rule.channel not in (None, scope.channel):
                     continue
-                if rule.queue_id is not None and rule.queue_id != scope.queue_id:
+                if rule.queue_id not in (None, scope.queue_id):
                     continue
-                key = (rule.name, scope.level, scope.channel, scope.queue_id)
+                if rule.agent_id not in (None, scope.agent_id):
+                    continue
+                key = (rule.name, scope.level, scope.channel, scope.queue_id, scope.agent_id)
                 alert = alerts.get(key)
                 value = scope.figures.get(rule.figure)
                 sample = scope.samples.get(FIGURE_SAMPLES[rule.figure], 0)
@@ -382,16 +395,20 @@ class AlertEngine:
     ) -> list[AlertEvent]:
         scope, now = seen.scope, seen.now
         assert scope is not None
-        alert_key = "/".join(
-            (scope.tenant_id, rule.name, scope.level, scope.channel, scope.queue_id)
-        )
+        if scope.level is Level.agent:
+            alert_key = f"{scope.tenant_id}/{rule.name}/agent/{scope.agent_id}"
+        else:
+            alert_key = "/".join(
+                (scope.tenant_id, rule.name, scope.level, scope.channel, scope.queue_id)
+            )
         first = AlertEvent(
             alert_key=alert_key, alert_id=f"{alert_key}@{now.isoformat()}", rule=rule.name,
             tenant_id=scope.tenant_id, scope=scope.level, channel=scope.channel,
-            queue_id=scope.queue_id, state=AlertState.pending, severity=rule.severity,
-            figure=rule.figure, op=rule.op, value=seen.value, threshold=seen.threshold,
-            clear_threshold=seen.clear, window_seconds=self.window_seconds, sample=seen.sample,
-            started_at=now, at=now, message="",
+            queue_id=scope.queue_id, agent_id=scope.agent_id, state=AlertState.pending,
+            severity=rule.severity, figure=rule.figure, op=rule.op, value=seen.value,
+            threshold=seen.threshold, clear_threshold=seen.clear,
+            window_seconds=self.window_seconds, sample=seen.sample, started_at=now, at=now,
+            message="",
         )  # fmt: skip
         alert = alerts[key] = _Alert(first, rule, seen=self._round)
         events = [self._emit(alert, AlertState.pending, seen)]

@@ -62,6 +62,7 @@ class Level(StrEnum):
     queue = "queue"
     channel = "channel"
     tenant = "tenant"
+    agent = "agent"
 
 
 def _threshold(value: Any) -> float | str:
@@ -120,6 +121,7 @@ class Rule(BaseModel):
     level: Level = Level.queue
     channel: str | None = None  # only this channel (None: every channel)
     queue_id: str | None = None  # only this queue (None: every queue)
+    agent_id: Annotated[str, Field(min_length=1)] | None = None  # only this agent (level agent)
     min_sample: Annotated[int, Field(ge=0)] = 10
     for_seconds: Duration = Field(default=60.0, alias="for")
     clear_for_seconds: Duration | None = Field(default=None, alias="clear_for")
@@ -150,6 +152,18 @@ class Rule(BaseModel):
                     f"{name} 'target': {self.figure} has no target setting; give a number "
                     f"(figures with targets: {', '.join(TARGET_SETTINGS)})"
                 )
+        if self.agent_id is not None and self.level is not Level.agent:
+            raise ValueError(
+                f"agent_id {self.agent_id!r} only applies to agent-level rules: set level "
+                f"'agent' or remove agent_id (level is {self.level.value!r})"
+            )
+        if self.level is Level.agent:
+            for name in ("channel", "queue_id"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"an agent-level rule cannot filter on {name}: remove {name} (use "
+                        "agent_id to watch one agent) or use level 'queue'/'channel'"
+                    )
         if self.clear_for_seconds is None:
             object.__setattr__(self, "clear_for_seconds", self.for_seconds)
         if isinstance(self.threshold, float | int) and isinstance(
@@ -284,6 +298,7 @@ class AlertEvent(BaseModel):
     scope: Level
     channel: str
     queue_id: str
+    agent_id: str = ""  # set at agent level only
     window_seconds: float
     sample: int
     started_at: datetime  # when the breach began (pending)

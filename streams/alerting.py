@@ -28,9 +28,11 @@ class LiveAlerts:
         agents: AgentBoard,
         engine: AlertEngine,
         step_seconds: float = 1.0,
+        agent_live: LiveBoard | None = None,
     ) -> None:
         self.tenants = tenants
         self.live = live
+        self.agent_live = agent_live or LiveBoard(live.window_seconds)
         self.agents = agents
         self.engine = engine
         self.step = step_seconds
@@ -48,7 +50,13 @@ class LiveAlerts:
         tenant = self.tenants.get(tenant_id)
         if tenant.business_hours is not None or tenant.mute:
             return False
-        return self.live.next_change(tenant_id) > at
+        return self._next_change(tenant_id) > at
+
+    def _next_change(self, tenant_id: str) -> float:
+        change = self.live.next_change(tenant_id)
+        if self._has_agent_rules(tenant_id):
+            change = min(change, self.agent_live.next_change(tenant_id))
+        return change
 
     def scopes(self, tenant_id: str, now: float) -> list[ScopeFigures]:
         board = self.live.figures(tenant_id, now)
@@ -57,7 +65,17 @@ class LiveAlerts:
             _, channel, queue_id = f.scope
             if channel and queue_id:
                 channel_queues.setdefault(channel, set()).add(queue_id)
-        return [self._scope(f, channel_queues) for f in board]
+        scopes = [self._scope(f, channel_queues) for f in board]
+        if self._has_agent_rules(tenant_id):  # agents are many: only when a rule needs them
+            scopes += [
+                _agent_scope(f)
+                for f in self.agent_live.figures(tenant_id, now)
+                if f.scope[1] == AGENT and f.scope[2]
+            ]
+        return scopes
+
+    def _has_agent_rules(self, tenant_id: str) -> bool:
+        return any(r.level is Level.agent for r in self.tenants.get(tenant_id).active_rules)
 
     def _scope(self, f: LiveFigures, channel_queues: dict[str, set[str]]) -> ScopeFigures:
         tenant_id, channel, queue_id = f.scope
@@ -114,7 +132,7 @@ class LiveAlerts:
         tick = (math.floor(last / self.step) + 1) * self.step
         while tick < until:
             if self._idle(tenant_id, tick, active):  # jump to where something can change
-                change = min(self.live.next_change(tenant_id), until)
+                change = min(self._next_change(tenant_id), until)
                 tick = max(tick + self.step, math.ceil(change / self.step) * self.step)
                 # the skipped instants count as evaluated: later calls must not revisit them
                 self._evaluated[tenant_id] = (
@@ -126,3 +144,19 @@ class LiveAlerts:
                 active = {e.tenant_id for e in self.engine.active()}
             tick += self.step
         return events
+
+
+AGENT = "agent"  # the middle part of agent scopes on the agent board: (tenant, "agent", agent_id)
+
+
+def _agent_scope(f: LiveFigures) -> ScopeFigures:
+    tenant_id, _, agent_id = f.scope
+    s = f.sums
+    figures: dict[str, float | None] = {**s.figures(), "offered": s.offered}
+    samples = {
+        "sl_den": s.sl_den, "abandon_den": s.abandon_den, "answered": s.answered,
+        "offered": s.offered, "ended": s.ended, "fcr_known": s.fcr_known,
+        "csat_responses": s.csat_responses, "nps_responses": s.nps_responses,
+        "ces_responses": s.ces_responses, "in_queue_now": 0, "agents_staffed_now": 0,
+    }  # fmt: skip
+    return ScopeFigures(Level.agent, tenant_id, "", "", figures, samples, agent_id=agent_id)

@@ -8,6 +8,7 @@ after the loop body), so a crash redelivers and the idempotent store absorbs the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +21,20 @@ import faust
 from processors.agents import AgentBoard
 from processors.alerting import AlertEngine
 from processors.dedup import RecentIds
+from processors.figures import FigureSums
 from processors.lateness import Watermarks
 from processors.live import LiveBoard
 from schemas.alerts import AlertEvent
-from schemas.events import AgentStateChanged, ContactAbandoned, ContactAnswered, ContactQueued
+from schemas.decode import InvalidEvent, validate_event
+from schemas.events import (
+    AgentStateChanged,
+    ContactAbandoned,
+    ContactAnswered,
+    ContactQueued,
+    Event,
+)
 from schemas.tenants import InvalidConfig, TenantDirectory, TenantSettings, parse_tenant_config
-from streams.alerting import LiveAlerts
+from streams.alerting import AGENT, LiveAlerts
 from streams.pipeline import Batch, DeadLetter, Message, Pipeline
 from streams.settings import Settings
 from streams.store import Store, WriteResult
@@ -131,6 +140,7 @@ class Runtime:
             self.tenants.set(tenant)
         open_alerts = [*self.store.alerts(state="pending"), *self.store.alerts(state="firing")]
         self.alerts.engine.restore(open_alerts)
+        self._restore_live()
 
     def store_batch(self, batch: Batch, raised: list[AlertEvent]) -> WriteResult:
         """Store a batch and the alerts it raised (blocking; executor)."""
@@ -160,24 +170,53 @@ class Runtime:
             if self.event_clock and row.source.topic == self.pipeline.clock_topic:
                 # evaluate the instants before this event, as live processing would have
                 raised += self.alerts.advance(event.tenant_id, at)
-            if isinstance(event, AgentStateChanged):
-                self.agents.update(
-                    event.tenant_id, event.agent_id, event.state, event.queue_ids, at
-                )
-                self.alerts.changed(event.tenant_id)
-                continue
-            channel = str(getattr(event, "channel", None) or "")
-            scope = (event.tenant_id, channel, getattr(event, "queue_id", None) or "")
-            if isinstance(event, ContactQueued):
-                self.live.queued(scope, event.contact_id, at)
-            elif isinstance(event, ContactAnswered | ContactAbandoned):
-                self.live.left_queue(scope, event.contact_id)
-            if not row.sums.is_empty():
-                self.live.add(scope, at, row.sums)
-            self.alerts.changed(event.tenant_id)
+            self._show_live(event, row.sums, at)
         for tenant_id in sorted(touched):  # right away, not at the next tick
             raised += self.alerts.evaluate(tenant_id, self.live_now(tenant_id))
         return raised
+
+    def _show_live(self, event: Event, sums: FigureSums, at: float) -> None:
+        """Put one new, on-time event on the live boards."""
+        self.alerts.changed(event.tenant_id)
+        if isinstance(event, AgentStateChanged):
+            self.agents.update(event.tenant_id, event.agent_id, event.state, event.queue_ids, at)
+            return
+        channel = str(getattr(event, "channel", None) or "")
+        scope = (event.tenant_id, channel, getattr(event, "queue_id", None) or "")
+        if isinstance(event, ContactQueued):
+            self.live.queued(scope, event.contact_id, at)
+        elif isinstance(event, ContactAnswered | ContactAbandoned):
+            self.live.left_queue(scope, event.contact_id)
+        if not sums.is_empty():
+            self.live.add(scope, at, sums)
+            agent_id = getattr(event, "agent_id", None)
+            if agent_id:  # per-agent figures, for agent-level rules
+                self.alerts.agent_live.add((event.tenant_id, AGENT, agent_id), at, sums)
+
+    def _restore_live(self) -> None:
+        """Rebuild the live boards from the stored events of the last window, so that a
+        restarted worker shows the same figures and does not resolve open alerts for want
+        of data. (Stored events carry the figures they were judged to add.)"""
+        span = self.settings.live_window_seconds + 3600  # the window, lateness and some slack
+        if self.event_clock:
+            marks = [
+                m for key, m in self.pipeline.watermarks if key.endswith(self.pipeline.clock_topic)
+            ]
+            if not marks:
+                return
+            since = min(marks).timestamp() - span
+        else:
+            since = time.time() - span
+        for tenant_id, topic, raw, sums in self.store.recent_events(since):
+            try:
+                event = validate_event(json.loads(raw))
+            except (ValueError, InvalidEvent):
+                continue  # stored by an older contract: not worth failing a start for
+            self.recent.add((tenant_id, event.event_id))
+            at = event.occurred_at.timestamp()
+            if topic == self.pipeline.clock_topic:
+                self.pipeline.event_time.advance(tenant_id, event.occurred_at)
+            self._show_live(event, sums, at)
 
     def tick(self) -> list[AlertEvent]:
         """The once-a-second evaluation on the wall clock (live operation)."""

@@ -178,6 +178,16 @@ def summarise(runtime: Runtime, settings: Settings) -> str:
             f"{_f(row['aht_seconds'], 0):>6} {_f(row['csat_pct']):>7} {_f(row['nps']):>6} "
             f"{n.get('events', 0):>8,} {n.get('dead_letters', 0):>5,}"
         )
+    incidents = runtime.store.alerts(limit=100_000)
+    fired = [a for a in incidents if a.was_firing and a.state.value != "pending"]
+    by_rule: dict[str, int] = {}
+    for alert in fired:
+        by_rule[alert.rule] = by_rule.get(alert.rule, 0) + 1
+    if fired:
+        rules = ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items()))
+        lines += ["", f"Alerts fired: {len(fired)} ({rules}); see: cqm alerts list"]
+    else:
+        lines += ["", "Alerts fired: none"]
     lines += [
         "",
         f"Data: ClickHouse {settings.clickhouse_display}, database {settings.clickhouse_database}"

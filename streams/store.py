@@ -47,6 +47,7 @@ ALERT_COLUMNS = (
     "tenant_id", "alert_key", "alert_id", "rule", "state", "severity", "figure", "value",
     "threshold", "clear_threshold", "op", "scope", "channel", "queue_id", "window_seconds",
     "sample", "started_at", "at", "message", "context", "link", "was_firing", "recorded_at",
+    "agent_id",
 )  # fmt: skip
 DELIVERY_COLUMNS = (
     "tenant_id", "alert_id", "alert_key", "state", "endpoint", "format", "status", "attempts",
@@ -298,7 +299,7 @@ class Store:
                 [e.tenant_id, e.alert_key, e.alert_id, e.rule, e.state.value, e.severity.value,
                  e.figure, e.value, e.threshold, e.clear_threshold, e.op, e.scope.value, e.channel,
                  e.queue_id, e.window_seconds, e.sample, e.started_at, e.at, e.message,
-                 json.dumps(e.context), e.link or "", int(e.was_firing), now]
+                 json.dumps(e.context), e.link or "", int(e.was_firing), now, e.agent_id]
             )  # fmt: skip
         self.client.insert("alerts", rows, column_names=ALERT_COLUMNS)
 
@@ -357,6 +358,17 @@ class Store:
         return [TenantSettings.model_validate_json(row[0]) for row in result.result_rows]
 
     # -- reads ----------------------------------------------------------------------------
+
+    def recent_events(self, since: float) -> Iterable[tuple[str, str, str, FigureSums]]:
+        """(tenant, topic, raw JSON, figure sums) of on-time events since ``since``, in time
+        order: what the live view held when the worker stopped."""
+        result = self.client.query(
+            f"SELECT tenant_id, source_topic, raw, {', '.join(SUM_FIELDS)} FROM events FINAL "
+            f"WHERE occurred_at >= {_sql(datetime.fromtimestamp(since, UTC))} AND late = 0 "
+            "ORDER BY occurred_at"
+        )
+        for tenant_id, topic, raw, *sums in result.result_rows:
+            yield tenant_id, topic, raw, _sums(sums)
 
     def watermarks(self) -> dict[str, datetime]:
         """The latest event time per (tenant, input topic), keyed "tenant/topic"."""

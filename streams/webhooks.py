@@ -91,6 +91,8 @@ def _scope(event: AlertEvent) -> str:
         return f"queue {event.queue_id} ({event.channel})"
     if event.scope is Level.channel:
         return f"channel {event.channel}"
+    if event.scope is Level.agent:
+        return f"agent {event.agent_id}"
     return f"tenant {event.tenant_id}"
 
 

@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from streams.broker import free_port
 from streams.simulator import SimConfig, SimQueue, SimTenant, simulate
+from streams.store import Store
 from tests.integration.helpers import Worker, cqm_env, run_cqm, wait_for, write_jsonl
 from tests.integration.receiver import Receiver
 
@@ -151,6 +152,19 @@ def test_queue_collapse_alerts_once_and_recovery_resolves(
         )  # fmt: skip
         assert active[0]["threshold"] == 99.5
         worker.stop()
+
+    # every webhook outcome is recorded, and no secret of a webhook URL is stored
+    store = Store(clickhouse_url, database).open()
+    try:
+        deliveries = store.client.query(
+            "SELECT endpoint, format, status, attempts, state FROM alert_deliveries ORDER BY at"
+        ).result_rows
+    finally:
+        store.close()
+    delivered = [(fmt, status, state) for _, fmt, status, _, state in deliveries]
+    assert delivered.count(("slack", "delivered", "firing")) >= 1
+    assert delivered.count(("generic", "delivered", "resolved")) >= 1
+    assert not any("SECRET" in endpoint for endpoint, *_ in deliveries)
 
     listed = run_cqm(["alerts", "list", "--tenant", "acme", "--format", "jsonl"], env).stdout
     incidents = {json.loads(line)["alert_id"]: json.loads(line) for line in listed.splitlines()}

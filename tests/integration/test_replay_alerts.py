@@ -45,3 +45,47 @@ def test_skipping_idle_instants_changes_no_alert(
     every_second = replay_alerts(tmp_path / "full", events)
     assert len(every_second) > 20  # the default rules do fire on this traffic
     assert skipping == every_second
+
+
+def ended(n: int, agent: str, at: datetime, talk: float) -> dict[str, Any]:
+    return {
+        "event_id": f"e{n}", "event_type": "contact.ended", "tenant_id": "acme",
+        "occurred_at": at.isoformat().replace("+00:00", "Z"), "contact_id": f"c{n}",
+        "channel": "voice", "queue_id": "billing", "agent_id": agent, "talk_seconds": talk,
+    }  # fmt: skip
+
+
+def test_agent_rule_fires_for_that_agent_and_survives_a_restart(tmp_path: Path) -> None:
+    rule = {"name": "slow-agent", "figure": "aht_seconds", "op": "above", "threshold": 600,
+            "level": "agent", "min_sample": 3, "for": 0, "business_hours_only": False}  # fmt: skip
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text(json.dumps({"tenants": [{"tenant_id": "acme", "rules": [rule]}]}))
+    settings = Settings(
+        data_dir=tmp_path, live_clock="event", broker="kafka://unused:1", tenants_file=tenants
+    )
+    t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    events = [
+        ended(n, agent, t0 + timedelta(minutes=n), talk)
+        for n, (agent, talk) in enumerate(
+            [("a-7", 700), ("a-8", 200), ("a-7", 800), ("a-8", 250), ("a-7", 650), ("a-8", 300)]
+        )
+    ]
+
+    def run(batch: list[dict[str, Any]], first: int) -> list[Any]:
+        runtime = Runtime(settings)
+        runtime.start()
+        messages = [
+            Message("cqm.contacts", 0, first + n, b"acme", json.dumps(e).encode())
+            for n, e in enumerate(batch)
+        ]
+        try:
+            return runtime.process(messages)[2]
+        finally:
+            runtime.store.close()
+
+    raised = run(events, 0)
+    assert [(e.state.value, e.agent_id) for e in raised] == [("pending", "a-7"), ("firing", "a-7")]
+    assert raised[1].message.startswith("Agent a-7: AHT ")
+    # a restarted worker restores the open alert: more slow calls do not page again
+    more = [ended(10, "a-7", t0 + timedelta(minutes=7), 900)]
+    assert run(more, 10) == []

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from processors.alerting import AlertEngine, ScopeFigures, resolve_threshold
 from schemas.alerts import AlertEvent, AlertState, Level, Rule, Severity
@@ -459,6 +460,93 @@ def test_an_alert_whose_scope_or_rule_disappears_resolves() -> None:
         events[0].message == "Resolved: Billing voice service level no longer measured after 3 min"
     )
     assert engine.active() == []
+
+
+# --- agent scopes ------------------------------------------------------------------------------
+
+
+def agent(agent_id: str, n: int = 20, **figures: float) -> ScopeFigures:
+    """An agent scope with ``figures`` on ``n`` ended contacts and ``n`` CSAT responses."""
+    samples = {"ended": n, "csat_responses": n}
+    return ScopeFigures(Level.agent, "acme", "", "", figures, samples, agent_id=agent_id)
+
+
+def aht_rule(**overrides: Any) -> Rule:
+    """AHT above 10 min for any agent, on ≥ 5 contacts, at once."""
+    fields: dict[str, Any] = {
+        "name": "aht", "figure": "aht_seconds", "op": "above", "threshold": 600,
+        "level": "agent", "min_sample": 5, "for": 0, "clear_for": 0,
+    }  # fmt: skip
+    return Rule(**(fields | overrides))
+
+
+def test_an_agent_rule_fires_only_for_the_agent_above_the_threshold() -> None:
+    engine, settings = AlertEngine(), tenant(aht_rule(), sl_rule(**{"for": 0}))
+    scopes = [
+        agent("a-7", aht_seconds=665.0),
+        agent("a-8", aht_seconds=400.0),
+        agent("a-9", n=2, aht_seconds=900.0),  # too few contacts to judge
+        queue(50.0),
+    ]
+    events = engine.evaluate(settings, scopes, T0)
+
+    assert [(e.rule, e.agent_id, e.state) for e in events] == [
+        ("aht", "a-7", PENDING), ("aht", "a-7", FIRING), ("sl", "", PENDING), ("sl", "", FIRING),
+    ]  # fmt: skip
+    fired = events[1]
+    assert (fired.scope, fired.channel, fired.queue_id) == (Level.agent, "", "")
+    assert fired.message == "Agent a-7: AHT 11m5s (threshold 10m) for the last 15 min"
+    assert fired.context == {}  # no waiting or agents-available figures on an agent
+    assert fired.alert_key == "acme/aht/agent/a-7"
+    assert events[3].alert_key == "acme/sl/queue/voice/billing"  # queue keys are unchanged
+
+    # after a restart the agent's alert carries on, and resolves once
+    restarted = AlertEngine()
+    restarted.restore(events)
+    assert [e.agent_id for e in restarted.active()] == ["a-7", ""]
+    later = T0 + timedelta(minutes=3)
+    assert restarted.evaluate(settings, [agent("a-7", aht_seconds=700.0), queue(50.0)], T0) == []
+    (resolved,) = restarted.evaluate(
+        settings, [agent("a-7", aht_seconds=500.0), queue(50.0)], later
+    )
+    assert resolved.alert_id == fired.alert_id
+    assert resolved.message == "Resolved: Agent a-7 AHT back to 8m20s (threshold 10m) after 3 min"
+    # rows from a store without an agent_id column still restore to the agent's alert
+    stored = [e.model_copy(update={"agent_id": ""}) for e in events]
+    restarted = AlertEngine()
+    restarted.restore(stored)
+    assert restarted.evaluate(settings, [agent("a-7", aht_seconds=700.0), queue(50.0)], T0) == []
+    assert [e.agent_id for e in restarted.active()] == ["a-7", ""]
+
+
+def test_an_agent_rule_can_watch_one_agent_against_the_tenant_target() -> None:
+    rule = Rule(
+        name="csat", figure="csat_pct", op="below", threshold="target", level="agent",
+        agent_id="a-7", min_sample=5, **{"for": 0},
+    )  # fmt: skip
+    # a queue override of the target does not apply to agents: the tenant's 70% does
+    settings = tenant(rule, csat_target_pct=70, queues={"billing": {"csat_target_pct": 90}})
+    scopes = [agent("a-7", csat_pct=65.0), agent("a-8", csat_pct=40.0)]
+    events = AlertEngine().evaluate(settings, scopes, T0)
+
+    assert [(e.agent_id, e.state, e.threshold) for e in events] == [
+        ("a-7", PENDING, 70.0),
+        ("a-7", FIRING, 70.0),
+    ]
+    assert events[1].message == "Agent a-7: CSAT 65% (target 70%) for the last 15 min"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"queue_id": "billing"}, "agent-level rule cannot filter on queue_id: remove queue_id"),
+        ({"channel": "voice"}, "agent-level rule cannot filter on channel: remove channel"),
+        ({"level": "queue", "agent_id": "a-7"}, "set level 'agent' or remove agent_id"),
+    ],
+)
+def test_agent_rules_are_validated(overrides: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        aht_rule(**overrides)
 
 
 # --- the default rules -------------------------------------------------------------------------
