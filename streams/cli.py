@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from streams import anomaly_cli
 from streams.settings import DEFAULT_BROKER, Settings, load_settings
 from streams.store import StoreBusy
 
@@ -108,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", type=Path, help="tenants file (YAML or JSON), as for --tenants-file")
     c.add_argument("--tenant", help="publish only this tenant's entry")
     c.add_argument("--dry-run", action="store_true", help="validate only")
+
+    anomaly_cli.add_parser(sub)
     return parser
 
 
@@ -169,10 +172,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
     import time
 
     from streams.broker import EmbeddedBroker
 
+    # stopped by SIGTERM too (a service manager, `kill`): leave through the `with`, which
+    # stops the broker process instead of leaving it behind
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with EmbeddedBroker(settings.data_dir, port=args.port) as broker:
         print(f"embedded broker listening: {broker.url}   (Ctrl-C to stop)", flush=True)
         print(f"  export CQM_BROKER={broker.url}", flush=True)
@@ -316,6 +323,10 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_anomaly(args: argparse.Namespace, settings: Settings) -> int:
+    return anomaly_cli.run(args)
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "worker": cmd_worker,
@@ -326,6 +337,7 @@ COMMANDS = {
     "export": cmd_export,
     "alerts": cmd_alerts,
     "config": cmd_config,
+    "anomaly": cmd_anomaly,
 }
 
 if __name__ == "__main__":
