@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from processors.agents import AgentBoard
 from processors.alerting import AlertEngine, ScopeFigures
+from processors.figures import FigureSums
 from processors.live import LiveBoard, LiveFigures
 from schemas.alerts import AlertEvent, Level
 from schemas.tenants import TenantDirectory
@@ -96,14 +97,7 @@ class LiveAlerts:
             "agents_staffed_now": staffed,
             "waiting_with_no_agent_available": f.in_queue_now if available == 0 else 0,
         }
-        s = f.sums
-        samples = {
-            "sl_den": s.sl_den, "abandon_den": s.abandon_den, "answered": s.answered,
-            "offered": s.offered, "ended": s.ended, "fcr_known": s.fcr_known,
-            "csat_responses": s.csat_responses, "nps_responses": s.nps_responses,
-            "ces_responses": s.ces_responses, "in_queue_now": f.in_queue_now,
-            "agents_staffed_now": staffed,
-        }  # fmt: skip
+        samples = _samples(f.sums, f.in_queue_now, staffed)
         return ScopeFigures(level, tenant_id, channel, queue_id, figures, samples)
 
     def evaluate(self, tenant_id: str, now: float) -> list[AlertEvent]:
@@ -151,12 +145,18 @@ AGENT = "agent"  # the middle part of agent scopes on the agent board: (tenant, 
 
 def _agent_scope(f: LiveFigures) -> ScopeFigures:
     tenant_id, _, agent_id = f.scope
-    s = f.sums
-    figures: dict[str, float | None] = {**s.figures(), "offered": s.offered}
-    samples = {
+    figures: dict[str, float | None] = {**f.sums.figures(), "offered": f.sums.offered}
+    return ScopeFigures(
+        Level.agent, tenant_id, "", "", figures, _samples(f.sums, 0, 0), agent_id=agent_id
+    )
+
+
+def _samples(s: FigureSums, in_queue_now: int, staffed: int) -> dict[str, int]:
+    """The sample sizes rules check against ``min_sample`` (FIGURE_SAMPLES names them)."""
+    return {
         "sl_den": s.sl_den, "abandon_den": s.abandon_den, "answered": s.answered,
         "offered": s.offered, "ended": s.ended, "fcr_known": s.fcr_known,
         "csat_responses": s.csat_responses, "nps_responses": s.nps_responses,
-        "ces_responses": s.ces_responses, "in_queue_now": 0, "agents_staffed_now": 0,
+        "ces_responses": s.ces_responses, "in_queue_now": in_queue_now,
+        "agents_staffed_now": staffed,
     }  # fmt: skip
-    return ScopeFigures(Level.agent, tenant_id, "", "", figures, samples, agent_id=agent_id)

@@ -50,7 +50,10 @@ def run_demo(
             settings = settings.with_broker(broker.url)
             print(f"embedded broker   {broker.url} (Tansu, in memory)", file=sys.stderr)
         web_port = settings.web_port if "web_port" in settings.model_fields_set else free_port()
-        settings = settings.model_copy(update={"live_clock": "event", "web_port": web_port})
+        # a replay shows what live processing of the same events showed: event time, unless
+        # the user asked for the wall clock (a back-fill: history never enters the live view)
+        clock = settings.live_clock if "live_clock" in settings.model_fields_set else "event"
+        settings = settings.model_copy(update={"live_clock": clock, "web_port": web_port})
         print(f"ClickHouse        {settings.clickhouse_display}", file=sys.stderr)
         print(
             f"live figures      http://{settings.web_host}:{web_port}/live/<tenant>",

@@ -44,3 +44,19 @@ def database() -> str:
 def topic_prefix() -> str:
     """Fresh topics per test, so tests on the shared broker never see each other's events."""
     return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture
+def isolated(
+    tmp_path: Path, broker_url: str, clickhouse_url: str, database: str, topic_prefix: str
+) -> dict[str, str]:
+    """Settings (as for ``cqm_env``) that give a test its own topics, consumer group,
+    ClickHouse database and data directory on the shared broker."""
+    return {
+        "broker": broker_url,
+        "clickhouse_url": clickhouse_url,
+        "clickhouse_database": database,
+        "topic_prefix": topic_prefix,
+        "app_id": f"cqm-{topic_prefix.rstrip('.')}",
+        "data_dir": str(tmp_path / "data"),
+    }

@@ -63,7 +63,12 @@ def rules(threshold: float, name: str) -> dict[str, Any]:
 
 
 def test_queue_collapse_alerts_once_and_recovery_resolves(
-    tmp_path: Path, broker_url: str, clickhouse_url: str, database: str, topic_prefix: str
+    tmp_path: Path,
+    isolated: dict[str, str],
+    broker_url: str,
+    clickhouse_url: str,
+    database: str,
+    topic_prefix: str,
 ) -> None:
     with contextlib.ExitStack() as stack:
         receiver = stack.enter_context(Receiver())
@@ -76,12 +81,7 @@ def test_queue_collapse_alerts_once_and_recovery_resolves(
         tenants_file = tmp_path / "tenants.yaml"
         tenants_file.write_text(yaml.safe_dump({"tenants": [tenant]}))
         env = cqm_env(
-            broker=broker_url,
-            clickhouse_url=clickhouse_url,
-            clickhouse_database=database,
-            topic_prefix=topic_prefix,
-            app_id=f"cqm-{topic_prefix.rstrip('.')}",
-            data_dir=str(tmp_path / "data"),
+            **isolated,
             web_port=str(free_port()),
             tenants_file=str(tenants_file),
             live_clock="event",

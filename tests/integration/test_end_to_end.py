@@ -81,18 +81,16 @@ def build_day(tmp_path: Path) -> tuple[Path, list[dict[str, Any]], dict[str, int
 
 
 def test_replayed_day_equals_independent_recomputation(
-    tmp_path: Path, broker_url: str, clickhouse_url: str, database: str, topic_prefix: str
+    tmp_path: Path,
+    isolated: dict[str, str],
+    clickhouse_url: str,
+    database: str,
 ) -> None:
     path, valid, counts = build_day(tmp_path)
     tenants_file = tmp_path / "tenants.yaml"
     tenants_file.write_text(TENANTS_YAML)
     env = cqm_env(
-        broker=broker_url,
-        clickhouse_url=clickhouse_url,
-        clickhouse_database=database,
-        topic_prefix=topic_prefix,
-        app_id=f"cqm-{topic_prefix.rstrip('.')}",
-        data_dir=str(tmp_path / "data"),
+        **isolated,
         tenants_file=str(tenants_file),
     )
 

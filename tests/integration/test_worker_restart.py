@@ -28,7 +28,10 @@ pytestmark = pytest.mark.integration
 
 
 def test_worker_restarts_lose_nothing_and_count_nothing_twice(
-    tmp_path: Path, broker_url: str, clickhouse_url: str, database: str, topic_prefix: str
+    tmp_path: Path,
+    isolated: dict[str, str],
+    broker_url: str,
+    topic_prefix: str,
 ) -> None:
     start = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
     clean = list(simulate(default_config(start, timedelta(hours=6), seed=3, scale=0.2)))
@@ -38,12 +41,7 @@ def test_worker_restarts_lose_nothing_and_count_nothing_twice(
     files = [write_jsonl(tmp_path / f"part{n}.jsonl", part) for n, part in enumerate(thirds)]
     unique = {(e["tenant_id"], e["event_id"]) for e in events}
     env = cqm_env(
-        broker=broker_url,
-        clickhouse_url=clickhouse_url,
-        clickhouse_database=database,
-        topic_prefix=topic_prefix,
-        app_id=f"cqm-{topic_prefix.rstrip('.')}",
-        data_dir=str(tmp_path / "data"),
+        **isolated,
         web_port=str(free_port()),
         session_timeout_seconds="6",
     )
