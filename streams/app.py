@@ -55,6 +55,8 @@ class Counters:
     late: int = 0
     config_accepted: int = 0
     config_rejected: int = 0
+    store_failures: int = 0
+    last_store_error: str | None = None  # set while storing is failing
     batches: int = 0
     first_batch_at: float | None = None  # when this process began on its first batch
     last_batch_at: float | None = None
@@ -73,10 +75,6 @@ class Counters:
             self.by_tenant[tenant] = self.by_tenant.get(tenant, 0) + 1
 
     @property
-    def processed(self) -> int:
-        return self.valid + self.duplicates + self.dead_letters
-
-    @property
     def busy_seconds(self) -> float:
         """From taking the first batch to storing the last (includes waits for input)."""
         if self.first_batch_at is None or self.last_batch_at is None:
@@ -92,6 +90,8 @@ class Counters:
             "late": self.late,
             "config_accepted": self.config_accepted,
             "config_rejected": self.config_rejected,
+            "store_failures": self.store_failures,
+            "last_store_error": self.last_store_error,
             "batches": self.batches,
             "valid_by_tenant": dict(sorted(self.by_tenant.items())),
         }
@@ -147,6 +147,24 @@ class Runtime:
         result = self.store.write(batch)
         self.store.write_alerts(raised)
         return result
+
+    async def store_until_done(self, batch: Batch, raised: list[AlertEvent]) -> WriteResult:
+        """Store a batch, retrying with back-off while ClickHouse fails. The offsets are not
+        committed meanwhile, so nothing is lost and the consumer stops taking more (back-
+        pressure); the store is idempotent, so a retry of a half-written batch is safe."""
+        delay = 0.5
+        while True:
+            try:
+                result: WriteResult = await self.run(self.store_batch, batch, raised)
+            except Exception as exc:
+                self.counters.store_failures += 1
+                self.counters.last_store_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                log.error("storing a batch failed, retrying in %.1f s: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.store_retry_max_seconds)
+                continue
+            self.counters.last_store_error = None
+            return result
 
     def process(self, messages: list[Message]) -> tuple[Batch, WriteResult, list[AlertEvent]]:
         """The whole path for one batch, synchronously (tests, benchmarks)."""
@@ -312,7 +330,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
             batch = await rt.run(rt.pipeline.prepare, messages)
             raised = rt.record_live(batch)
             await publish(raised)
-            result = await rt.run(rt.store_batch, batch, raised)
+            result = await rt.store_until_done(batch, raised)
             rt.counters.add(batch, result)
             await dead_letter(batch.dead_letters)
 
@@ -361,7 +379,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", **rt.counters.as_dict()})
+        failing = rt.counters.last_store_error is not None
+        status = 503 if failing else 200
+        body = {"status": "degraded: ClickHouse writes failing" if failing else "ok"}
+        return web.json({**body, **rt.counters.as_dict()}, status=status)
 
     @app.page("/stats")
     async def stats(web: Any, request: Any) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from processors.figures import FigureSums, contribution
@@ -124,7 +124,3 @@ def _tenant_hint(raw: bytes, key: bytes | None) -> str:
     if key:
         return key.decode("utf-8", "replace")[:64]
     return ""
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

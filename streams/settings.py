@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     app_id: str = "cqm"
     batch_max: int = Field(default=2000, ge=1)
     batch_seconds: float = Field(default=0.25, gt=0)
+    store_retry_max_seconds: float = Field(
+        default=30, gt=0, description="longest pause between retries while ClickHouse fails"
+    )
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     live_window_seconds: float = Field(default=900, gt=0)
     live_clock: Literal["wall", "event"] = "wall"

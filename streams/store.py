@@ -43,6 +43,7 @@ EVENT_COLUMNS = (
     "contact_id", "b15", "b30", "b60", "bday", *SUM_FIELDS, "late", "raw", "source_topic",
     "source_partition", "source_offset", "received_at",
 )  # fmt: skip
+ID_LOOKUP_CHUNK = 1000  # ids of up to 128 characters: at most ~130 KB of SQL a query
 ALERT_COLUMNS = (
     "tenant_id", "alert_key", "alert_id", "rule", "state", "severity", "figure", "value",
     "threshold", "clear_threshold", "op", "scope", "channel", "queue_id", "window_seconds",
@@ -189,11 +190,15 @@ class Store:
             by_tenant[row.event.tenant_id].add(row.event.event_id)
         stored: set[tuple[str, str]] = set()
         for tenant_id, ids in by_tenant.items():
-            result = self.client.query(
-                f"SELECT event_id FROM events WHERE tenant_id = {_sql(tenant_id)} "
-                f"AND event_id IN {_sql_list(ids)}"
-            )
-            stored.update((tenant_id, r[0]) for r in result.result_rows)
+            ordered = sorted(ids)
+            # a batch of envelopes can hold 100k+ ids: stay well under max_query_size (256 KB)
+            for first in range(0, len(ordered), ID_LOOKUP_CHUNK):
+                chunk = ordered[first : first + ID_LOOKUP_CHUNK]
+                result = self.client.query(
+                    f"SELECT event_id FROM events WHERE tenant_id = {_sql(tenant_id)} "
+                    f"AND event_id IN {_sql_list(chunk)}"
+                )
+                stored.update((tenant_id, r[0]) for r in result.result_rows)
         fresh = []
         for row in rows:
             key = (row.event.tenant_id, row.event.event_id)

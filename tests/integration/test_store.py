@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +121,46 @@ def test_dead_letters_keep_bytes_position_and_reason(store: Store) -> None:
         query_formats={"String": "bytes"},
     ).result_rows
     assert rows == [(b"acme", 3, 42, b"not UTF-8 text", b"\xffnot json")]
+
+
+def test_a_batch_larger_than_one_id_lookup_is_deduplicated_whole(store: Store) -> None:
+    t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    events = [
+        {
+            "event_id": f"a-{n:06d}-" + "x" * 100,
+            "event_type": "contact.abandoned",
+            "tenant_id": "acme",
+            "occurred_at": (t0 + timedelta(seconds=n)).isoformat(),
+            "contact_id": f"c{n}",
+            "channel": "voice",
+            "queue_id": "q",
+            "wait_seconds": 30,
+        }
+        for n in range(2500)
+    ]  # fmt: skip  (2,500 ids of 110 characters: one IN list would pass ClickHouse's 256 KB)
+    pipeline = Pipeline(store.tenants, TOPICS)
+    assert len(store.write(pipeline.prepare(messages(events))).new) == 2500
+    again = store.write(pipeline.prepare(messages(events)))
+    assert (len(again.new), again.duplicates) == (0, 2500)
+
+
+def test_storing_is_retried_until_clickhouse_takes_it(tmp_path: Path) -> None:
+    from streams.app import Runtime
+    from streams.settings import Settings
+
+    runtime = Runtime(Settings(data_dir=tmp_path, broker="kafka://unused:1"))
+    runtime.start()
+    real, calls = runtime.store_batch, []
+
+    def flaky(batch: Any, raised: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise ConnectionError("ClickHouse is restarting")
+        return real(batch, raised)
+
+    runtime.store_batch = flaky  # type: ignore[method-assign]
+    batch = runtime.pipeline.prepare(messages(day_of_events()[:50]))
+    result = asyncio.run(runtime.store_until_done(batch, []))
+    assert len(result.new) == 50 and len(calls) == 3
+    assert runtime.counters.store_failures == 2 and runtime.counters.last_store_error is None
+    runtime.store.close()
