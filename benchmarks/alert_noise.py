@@ -1,0 +1,59 @@
+"""How often the default alert rules fire on simulated traffic (no incident injected).
+
+    python -m benchmarks.alert_noise [--hours 10] [--scale 0.5] [--seed 7]
+
+Replays simulated days of the three default tenants through the worker's runtime (pipeline,
+chDB store, live boards, rule engine) on event time and counts firing alerts per rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from streams.app import Runtime
+from streams.pipeline import Message
+from streams.settings import Settings
+from streams.simulator import default_config, simulate
+
+TOPIC = {"contact": "contacts", "survey": "surveys", "agent": "agents", "evaluation": "evaluations"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=10)
+    parser.add_argument("--scale", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    start = datetime(2026, 3, 27, 6, 0, tzinfo=UTC)
+    config = default_config(start, timedelta(hours=args.hours), seed=args.seed, scale=args.scale)
+    events = list(simulate(config))
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = Runtime(Settings(data_dir=Path(tmp), live_clock="event", broker="kafka://-:1"))
+        runtime.start()
+        messages = [
+            Message(f"cqm.{TOPIC[e['event_type'].split('.')[0]]}", 0, n,
+                    e["tenant_id"].encode(), json.dumps(e).encode())
+            for n, e in enumerate(events)
+        ]  # fmt: skip
+        raised = []
+        for first in range(0, len(messages), 1000):
+            raised += runtime.process(messages[first : first + 1000])[2]
+        runtime.store.close()
+    firing = [e for e in raised if e.state.value == "firing"]
+    queues = {(q.queue_id) for t in config.tenants for q in t.queues}
+    report = {
+        "hours": args.hours, "scale": args.scale, "seed": args.seed, "events": len(events),
+        "queues": len(queues), "firing": len(firing),
+        "firing_per_queue_per_10h": round(len(firing) / len(queues) * 10 / args.hours, 2),
+        "by_rule": dict(Counter(e.rule for e in firing).most_common()),
+    }  # fmt: skip
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
