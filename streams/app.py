@@ -39,7 +39,7 @@ from streams.pipeline import Batch, DeadLetter, Message, Pipeline
 from streams.settings import Settings
 from streams.store import Store, WriteResult
 from streams.transport import App
-from streams.webhooks import DeliveryRecord, WebhookDispatcher
+from streams.webhooks import DeliveryRecord, WebhookDispatcher, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -398,6 +398,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 "scopes": rt.live_figures(tenant),
             }
         )
+
+    @app.page("/config/{tenant}")
+    async def tenant_config(web: Any, request: Any, tenant: str) -> Any:
+        """The settings and rules in force for a tenant (webhook URLs redacted: secrets)."""
+        settings_now = rt.tenants.get(tenant).model_dump(mode="json")
+        for hook in settings_now["webhooks"]:
+            hook["url"] = redact_url(hook["url"])
+        rules = [
+            r.model_dump(mode="json", by_alias=True) for r in rt.tenants.get(tenant).active_rules
+        ]
+        return web.json({**settings_now, "rules_in_force": rules})
 
     @app.page("/alerts/{tenant}")
     async def active_alerts(web: Any, request: Any, tenant: str) -> Any:
