@@ -135,7 +135,8 @@ def _run(
                 await asyncio.sleep(0.1)
             progress(final=True)
             outcome.complete = True
-            outcome.summary = await runtime.run(summarise, runtime, settings)
+            paced = config is not None
+            outcome.summary = await runtime.run(summarise, runtime, settings, paced)
         except Exception as exc:  # reported after the worker stops
             outcome.error = exc
         finally:
@@ -155,31 +156,35 @@ def _demo_tenants(settings: Settings, config: SimConfig | None) -> TenantDirecto
     )
 
 
-def summarise(runtime: Runtime, settings: Settings) -> str:
-    """Per-tenant summary from ClickHouse: what was stored and the day's figures."""
+def summarise(runtime: Runtime, settings: Settings, paced: bool = False) -> str:
+    """Per-tenant summary from ClickHouse: what was stored and each local day's figures."""
     counts = runtime.store.counts()
     c = runtime.counters
+    rate = f"{c.received / max(c.busy_seconds, 1e-3):,.0f} events/s"
     lines = [
         "",
         f"Every input accounted for: received {c.received:,} = stored {c.valid:,} + "
         f"duplicates {c.duplicates:,} + dead letters {c.dead_letters:,}  (late: {c.late:,})",
         f"Processed in {c.busy_seconds:.2f} s from first to last batch "
-        f"({c.received / max(c.busy_seconds, 1e-3):,.0f} events/s, {c.batches:,} batches)",
+        + (f"({c.batches:,} batches, paced by the simulator)" if paced else f"({rate})"),
         "",
         f"{'tenant':<12} {'day (local)':<12} {'offered':>8} {'SL %':>6} {'aband %':>8} "
         f"{'ASA s':>6} {'AHT s':>6} {'CSAT %':>7} {'NPS':>6} {'events':>8} {'dead':>5}",
     ]
+    shown: set[str] = set()
     for row in runtime.store.interval_figures(Interval.day):
         if row["scope"] != "tenant":
             continue
         tenant = row["tenant_id"]
         local_day = _local_day(row["interval_start"], runtime.tenants.get(tenant).zone)
-        n = counts.get(tenant, {})
+        # events and dead letters are per tenant: on its first day's line only
+        first, n = tenant not in shown, counts.get(tenant, {})
+        shown.add(tenant)
         lines.append(
             f"{tenant:<12} {local_day:<12} {row['offered']:>8,} {_f(row['service_level_pct']):>6} "
             f"{_f(row['abandon_rate_pct']):>8} {_f(row['asa_seconds']):>6} "
             f"{_f(row['aht_seconds'], 0):>6} {_f(row['csat_pct']):>7} {_f(row['nps']):>6} "
-            f"{n.get('events', 0):>8,} {n.get('dead_letters', 0):>5,}"
+            f"{_n(n.get('events', 0), first):>8} {_n(n.get('dead_letters', 0), first):>5}"
         )
     incidents = runtime.store.alerts(limit=100_000)
     fired = [a for a in incidents if a.was_firing and a.state.value != "pending"]
@@ -203,6 +208,10 @@ def summarise(runtime: Runtime, settings: Settings) -> str:
 
 def _local_day(start: Any, zone: Any) -> str:
     return str(start.replace(tzinfo=UTC).astimezone(zone).date())
+
+
+def _n(value: int, show: bool) -> str:
+    return f"{value:,}" if show else ""
 
 
 def _f(value: float | None, digits: int = 1) -> str:
