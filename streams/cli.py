@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from streams import anomaly_cli
+from streams.produce import BrokerUnreachable
 from streams.settings import DEFAULT_BROKER, Settings, load_settings
 from streams.store import StoreBusy
 
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(max(logging.ERROR, logging.getLogger().level))
     try:
         return int(COMMANDS[args.command](args, settings) or 0)
-    except (UserError, StoreBusy) as exc:
+    except (UserError, StoreBusy, BrokerUnreachable) as exc:
         print(f"cqm {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -166,9 +167,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.produce import check_broker
     from streams.worker import run_worker
 
-    return run_worker(settings.with_broker())
+    settings = settings.with_broker()
+    check_broker(settings)
+    return run_worker(settings)
 
 
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +26,28 @@ def bootstrap_servers(broker_url: str) -> list[str]:
     return broker_url.removeprefix("kafka://").split(",")
 
 
+class BrokerUnreachable(ConnectionError):
+    """No bootstrap server of the configured broker accepts connections."""
+
+
+def check_broker(settings: Settings, timeout: float = 5.0) -> None:
+    """Fail early, naming the setting, when no bootstrap server answers."""
+    assert settings.broker is not None
+    errors = []
+    for server in bootstrap_servers(settings.broker):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host or server, int(port or 9092)), timeout=timeout):
+                return
+        except (OSError, ValueError) as exc:
+            errors.append(f"{server}: {getattr(exc, 'strerror', None) or exc}")
+    raise BrokerUnreachable(
+        f"cannot reach the Kafka broker {settings.broker} (--broker / CQM_BROKER): "
+        f"{'; '.join(errors)}. Start the embedded one with `cqm broker`, or point --broker "
+        "at your cluster."
+    )
+
+
 def ensure_topics(settings: Settings) -> None:
     """Create the input and dead-letter topics with the app's partition count if missing.
 
@@ -32,6 +55,7 @@ def ensure_topics(settings: Settings) -> None:
     match what the worker declares.
     """
     assert settings.broker is not None
+    check_broker(settings)
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap_servers(settings.broker), client_id="cqm-admin"
     )

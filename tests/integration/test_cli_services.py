@@ -38,3 +38,14 @@ def test_broker_runs_in_the_foreground_and_says_where(tmp_path: Path) -> None:
         broker.wait(timeout=30)
     with pytest.raises(ConnectionRefusedError):  # the broker process went with it
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_commands_say_which_setting_to_fix_when_no_broker_answers(tmp_path: Path) -> None:
+    env = cqm_env(data_dir=str(tmp_path / "data"), broker=f"kafka://127.0.0.1:{free_port()}")
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event_type": "contact.queued"}\n')
+    for args in (["worker"], ["replay", str(events)]):
+        done = subprocess.run([*CQM, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert "cannot reach the Kafka broker" in done.stderr
+        assert "(--broker / CQM_BROKER)" in done.stderr and "Traceback" not in done.stderr
