@@ -92,6 +92,25 @@ def test_queue_collapse_alerts_once_and_recovery_resolves(
         run_cqm(["replay", str(write_jsonl(tmp_path / "day.jsonl", events))], env)
         worker.wait_valid(len(events))
 
+        # the live view: the trailing 15 minutes of event time, counted here independently
+        live = worker.get("/live/acme")
+        billing = next(s for s in live["scopes"] if s["queue_id"] == "billing")
+        contacts = [e for e in events if e["event_type"].startswith("contact.")]
+        now = max(datetime.fromisoformat(e["occurred_at"]) for e in contacts)
+        assert datetime.fromisoformat(live["as_of"]) == now
+
+        def offered_since(seconds: float) -> int:
+            since = now - timedelta(seconds=seconds)
+            return sum(
+                1 for e in contacts
+                if e["event_type"] in ("contact.answered", "contact.abandoned")
+                and datetime.fromisoformat(e["occurred_at"]) > since
+            )  # fmt: skip
+
+        # one-second slots: the window's edge is exact to within a second
+        assert offered_since(899) <= billing["offered"] <= offered_since(901)
+        assert billing["offered"] > 20 and billing["service_level_pct"] is not None
+
         wait_for(lambda: len(receiver.bodies()) >= 4, 30, "firing and resolved on both webhooks")
         generic = receiver.bodies("/generic")
         assert [b["alert"]["state"] for b in generic] == ["firing", "resolved"]
