@@ -20,8 +20,8 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check schemas processors streams tests
-	$(BIN)/ruff format --check schemas processors streams tests
+	$(BIN)/ruff check schemas processors streams tests benchmarks
+	$(BIN)/ruff format --check schemas processors streams tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas processors streams
