@@ -15,12 +15,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from streams.app import Runtime
-from streams.pipeline import Message
+from streams.app import replay_in_process
 from streams.settings import Settings
 from streams.simulator import default_config, simulate
-
-TOPIC = {"contact": "contacts", "survey": "surveys", "agent": "agents", "evaluation": "evaluations"}
 
 
 def main() -> None:
@@ -33,17 +30,8 @@ def main() -> None:
     config = default_config(start, timedelta(hours=args.hours), seed=args.seed, scale=args.scale)
     events = list(simulate(config))
     with tempfile.TemporaryDirectory() as tmp:
-        runtime = Runtime(Settings(data_dir=Path(tmp), live_clock="event", broker="kafka://-:1"))
-        runtime.start()
-        messages = [
-            Message(f"cqm.{TOPIC[e['event_type'].split('.')[0]]}", 0, n,
-                    e["tenant_id"].encode(), json.dumps(e).encode())
-            for n, e in enumerate(events)
-        ]  # fmt: skip
-        raised = []
-        for first in range(0, len(messages), 1000):
-            raised += runtime.process(messages[first : first + 1000])[2]
-        runtime.store.close()
+        settings = Settings(data_dir=Path(tmp), live_clock="event", broker="kafka://-:1")
+        raised = replay_in_process(settings, events, batch=1000)
     firing = [e for e in raised if e.state.value == "firing"]
     queues = {(q.queue_id) for t in config.tenants for q in t.queues}
     report = {

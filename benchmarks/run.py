@@ -26,20 +26,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schemas.events import InputTopic
+from schemas.events import TOPIC_OF_TYPE, InputTopic
 from schemas.tenants import TenantDirectory
 from streams.broker import EmbeddedBroker
-from streams.pipeline import Message, Pipeline
+from streams.pipeline import Message, Pipeline, as_messages
 from streams.simulator import default_config, simulate
 from streams.store import Store
 
 HERE = Path(__file__).resolve().parent
-TOPIC_OF = {
-    "contact": "contacts",
-    "survey": "surveys",
-    "agent": "agents",
-    "evaluation": "evaluations",
-}
 
 
 def events(n: int) -> list[dict[str, Any]]:
@@ -54,11 +48,7 @@ def events(n: int) -> list[dict[str, Any]]:
 
 
 def messages(evs: list[dict[str, Any]]) -> list[Message]:
-    return [
-        Message(f"cqm.{TOPIC_OF[e['event_type'].split('.')[0]]}", 0, n,
-                e["tenant_id"].encode(), json.dumps(e).encode())
-        for n, e in enumerate(evs)
-    ]  # fmt: skip
+    return as_messages(evs)
 
 
 def bench_pipeline(msgs: list[Message]) -> dict[str, float]:
@@ -119,7 +109,7 @@ def bench_end_to_end(
             # an envelope holds one tenant's events of one topic: messages are keyed by tenant
             by_topic: dict[tuple[str, str], list[dict[str, Any]]] = {}
             for e in chunk:
-                kind = TOPIC_OF[e["event_type"].split(".")[0]]
+                kind = TOPIC_OF_TYPE[e["event_type"]].value
                 by_topic.setdefault((kind, e["tenant_id"]), []).append(e)
             for group in by_topic.values():
                 out.write(json.dumps(group if envelope > 1 else group[0]) + "\n")

@@ -35,7 +35,7 @@ from schemas.events import (
 )
 from schemas.tenants import InvalidConfig, TenantDirectory, TenantSettings, parse_tenant_config
 from streams.alerting import AGENT, LiveAlerts
-from streams.pipeline import Batch, DeadLetter, Message, Pipeline
+from streams.pipeline import Batch, DeadLetter, Message, Pipeline, as_messages
 from streams.settings import Settings
 from streams.store import Store, WriteResult
 from streams.transport import App
@@ -259,6 +259,23 @@ class Runtime:
         tenant = parse_tenant_config(value, key)
         self.store.save_tenant_config(tenant, "cqm.config")
         return tenant
+
+
+def replay_in_process(
+    settings: Settings, events: list[dict[str, Any]], batch: int = 500, first_offset: int = 0
+) -> list[AlertEvent]:
+    """Run events through the whole runtime (pipeline, store, live boards, alerts) without a
+    broker, in batches; return the alerts raised. For tests and benchmarks."""
+    runtime = Runtime(settings)
+    runtime.start()
+    messages = as_messages(events, settings.topic_prefix, first_offset)
+    raised: list[AlertEvent] = []
+    try:
+        for first in range(0, len(messages), batch):
+            raised += runtime.process(messages[first : first + batch])[2]
+    finally:
+        runtime.store.close()
+    return raised
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:

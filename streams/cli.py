@@ -219,33 +219,25 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
                 n += 1
         print(f"wrote {n} events to {args.output}", file=sys.stderr)
         return 0
-    from streams.produce import EventSender, ensure_topics
+    from streams.produce import sending
     from streams.replay import send_paced
 
     settings = settings.with_broker()
-    ensure_topics(settings)
-    sender = EventSender(settings)
-    try:
+    with sending(settings) as sender:
         send_paced(sender, events, start, args.speed)
-    finally:
-        sender.close()
     print(f"sent {sender.sent} events to {settings.broker}", file=sys.stderr)
     return 0
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.produce import EventSender, ensure_topics
+    from streams.produce import sending
     from streams.replay import send_file
 
     if not args.file.is_file():
         raise UserError(f"{args.file}: no such file")
     settings = settings.with_broker()
-    ensure_topics(settings)
-    sender = EventSender(settings, envelope=args.envelope)
-    try:
+    with sending(settings, envelope=args.envelope) as sender:
         send_file(sender, args.file)
-    finally:
-        sender.close()
     print(
         f"sent {sender.sent} events in {sender.messages} messages to {settings.broker}",
         file=sys.stderr,
@@ -310,18 +302,13 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     if args.dry_run:
         print(f"{args.file}: {len(tenants)} tenant(s) valid", file=sys.stderr)
         return 0
-    from streams.produce import EventSender, ensure_topics
+    from streams.produce import sending
 
     settings = settings.with_broker()
-    ensure_topics(settings)
-    sender = EventSender(settings)
-    try:
+    with sending(settings) as sender:
         for tenant in tenants:
-            sender.send_raw(
-                settings.config_topic, tenant.tenant_id, tenant.model_dump_json().encode()
-            )
-    finally:
-        sender.close()
+            value = tenant.model_dump_json().encode()
+            sender.send_raw(settings.config_topic, tenant.tenant_id, value)
     names = ", ".join(t.tenant_id for t in tenants)
     print(f"published settings of {names} to {settings.config_topic}", file=sys.stderr)
     return 0

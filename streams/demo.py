@@ -19,7 +19,7 @@ from processors.intervals import Interval
 from schemas.tenants import TenantDirectory, TenantSettings
 from streams.app import Runtime, create_app
 from streams.broker import EmbeddedBroker, free_port
-from streams.produce import EventSender, ensure_topics
+from streams.produce import ensure_topics, sending
 from streams.replay import send_file, send_paced
 from streams.settings import Settings
 from streams.simulator import SimConfig, default_config, simulate
@@ -89,9 +89,8 @@ def _run(
     began = time.monotonic()
 
     def produce() -> int:
-        sender = EventSender(settings, envelope=1)
         producing = time.monotonic()
-        try:
+        with sending(settings) as sender:
             if config is None:
                 assert replay is not None
                 send_file(sender, replay)
@@ -99,8 +98,6 @@ def _run(
                 deadline = producing + duration + 5
                 stop = lambda: time.monotonic() > deadline  # noqa: E731
                 send_paced(sender, simulate(config), config.start, speed, stop)
-        finally:
-            sender.close()
         return sender.sent
 
     def progress(final: bool = False) -> None:

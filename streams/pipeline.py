@@ -7,15 +7,17 @@ letters to write. Everything here is synchronous and runs off the event loop.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from processors.figures import FigureSums, contribution
 from processors.intervals import Interval, IntervalCalendar
 from processors.lateness import Watermarks
 from schemas.decode import Accepted, decode_message
-from schemas.events import Event, InputTopic
+from schemas.events import TOPIC_OF_TYPE, Event, InputTopic
 from schemas.tenants import TenantDirectory
 
 INTERVALS = tuple(Interval)
@@ -111,6 +113,20 @@ class Pipeline:
         if message.topic == self.clock_topic:
             self.event_time.advance(event.tenant_id, event.occurred_at)
         return EventRow(event, item.raw, contribution(event, tenant), starts, late, message)
+
+
+def as_messages(
+    events: Iterable[dict[str, Any]], topic_prefix: str = "cqm.", first_offset: int = 0
+) -> list[Message]:
+    """Event dicts as the Kafka messages a producer would send them in (topic by type, key by
+    tenant, one partition): for tests and benchmarks that drive the pipeline without a broker."""
+    return [
+        Message(
+            f"{topic_prefix}{TOPIC_OF_TYPE[e['event_type']].value}", 0, first_offset + n,
+            e["tenant_id"].encode(), json.dumps(e).encode(),
+        )
+        for n, e in enumerate(events)
+    ]  # fmt: skip
 
 
 def _tenant_hint(raw: bytes, key: bytes | None) -> str:

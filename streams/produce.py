@@ -11,7 +11,7 @@ import contextlib
 import json
 import socket
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kafka import KafkaProducer
@@ -77,6 +77,18 @@ def ensure_topics(settings: Settings) -> None:
                 admin.create_topics(missing)
     finally:
         admin.close()
+
+
+@contextlib.contextmanager
+def sending(settings: Settings, envelope: int = 1) -> Iterator[EventSender]:
+    """A sender on the configured broker (checked), with the topics created, flushed and
+    closed at the end."""
+    ensure_topics(settings)
+    sender = EventSender(settings, envelope=envelope)
+    try:
+        yield sender
+    finally:
+        sender.close()
 
 
 class EventSender:

@@ -11,27 +11,16 @@ from typing import Any
 import pytest
 
 from streams.alerting import LiveAlerts
-from streams.app import Runtime
-from streams.pipeline import Message
+from streams.app import replay_in_process
 from streams.settings import Settings
 from streams.simulator import default_config, simulate
 
 pytestmark = pytest.mark.integration
-TOPIC = {"contact": "contacts", "survey": "surveys", "agent": "agents", "evaluation": "evaluations"}
 
 
 def replay_alerts(tmp: Path, events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    runtime = Runtime(Settings(data_dir=tmp, live_clock="event", broker="kafka://unused:1"))
-    runtime.start()
-    messages = [
-        Message(f"cqm.{TOPIC[e['event_type'].split('.')[0]]}", 0, n, e["tenant_id"].encode(),
-                json.dumps(e).encode())
-        for n, e in enumerate(events)
-    ]  # fmt: skip
-    raised = []
-    for first in range(0, len(messages), 500):
-        raised += runtime.process(messages[first : first + 500])[2]
-    runtime.store.close()
+    settings = Settings(data_dir=tmp, live_clock="event", broker="kafka://unused:1")
+    raised = replay_in_process(settings, events)
     return [(e.alert_id, e.state.value, e.at, e.value, e.message) for e in raised]
 
 
@@ -72,16 +61,7 @@ def test_agent_rule_fires_for_that_agent_and_survives_a_restart(tmp_path: Path) 
     ]
 
     def run(batch: list[dict[str, Any]], first: int) -> list[Any]:
-        runtime = Runtime(settings)
-        runtime.start()
-        messages = [
-            Message("cqm.contacts", 0, first + n, b"acme", json.dumps(e).encode())
-            for n, e in enumerate(batch)
-        ]
-        try:
-            return runtime.process(messages)[2]
-        finally:
-            runtime.store.close()
+        return replay_in_process(settings, batch, first_offset=first)
 
     raised = run(events, 0)
     assert [(e.state.value, e.agent_id) for e in raised] == [("pending", "a-7"), ("firing", "a-7")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,19 +13,13 @@ import pytest
 from processors.intervals import Interval
 from schemas.events import InputTopic
 from schemas.tenants import TenantDirectory, TenantSettings
-from streams.pipeline import Message, Pipeline
+from streams.pipeline import Message, Pipeline, as_messages
 from streams.simulator import default_config, simulate
 from streams.store import Store
 
 pytestmark = pytest.mark.integration
 
 TOPICS = {f"cqm.{kind}": kind for kind in InputTopic}
-TOPIC_OF = {
-    "contact": "cqm.contacts",
-    "survey": "cqm.surveys",
-    "agent": "cqm.agents",
-    "evaluation": "cqm.evaluations",
-}
 
 
 @pytest.fixture
@@ -39,11 +32,7 @@ def store(clickhouse_url: str, database: str) -> Iterator[Store]:
 
 
 def messages(events: list[dict[str, Any]], first_offset: int = 0) -> list[Message]:
-    return [
-        Message(TOPIC_OF[e["event_type"].split(".")[0]], 0, first_offset + n,
-                e["tenant_id"].encode(), json.dumps(e).encode())
-        for n, e in enumerate(events)
-    ]  # fmt: skip
+    return as_messages(events, first_offset=first_offset)
 
 
 def figures(store: Store, interval: Interval) -> list[tuple[Any, ...]]:
