@@ -31,7 +31,7 @@ resolves, and each state is emitted once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -90,6 +90,8 @@ class ScopeFigures:
     figures: Mapping[str, float | None]  # figure name -> value (None = no data)
     samples: Mapping[str, int]  # sample-size name (a value of FIGURE_SAMPLES) -> count
     agent_id: str = ""  # at agent level only
+    # why a figure has its value, for the alert's context (anomaly scores: what was expected)
+    details: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
 
 
 def resolve_threshold(
@@ -197,6 +199,9 @@ def render_message(
     value = event.value
     shown = "no data" if value is None else _shown(value, event.threshold, unit)
     named = words.format(shown) if "{}" in words else f"{words} {shown}"
+    if event.figure.startswith("anomaly_"):
+        text = _anomaly_message(event, label)
+        return text if muted is None else f"Muted: {text.removeprefix('Pending: ')}: {muted}"
     if muted is not None:
         return f"Muted: {label} {named} {limit}: {muted}"
     if event.state is AlertState.resolved:
@@ -215,6 +220,42 @@ def render_message(
     window = "" if live_now else f" for the last {_span(event.window_seconds)}"
     prefix = "Pending: " if event.state is AlertState.pending else ""
     return f"{prefix}{label}: {named} {limit}{window}{_context_text(event.figure, event.context)}"
+
+
+def _anomaly_message(event: AlertEvent, label: str) -> str:
+    """ "Billing voice: unusual: 312 offered in 10:00–10:15 (expected 100, normal 70–130)
+    since 09:45 · also ASA 1m35s (expected 20s)"; on resolution, what the figure came back to."""
+    found = event.context.get("anomalies") or []
+    if event.state is AlertState.resolved:
+        after = _span((event.at - event.started_at).total_seconds())
+        if not found:
+            return f"Resolved: {label} figures no longer unusual after {after}"
+        first = found[0]
+        words, unit = _WORDS.get(first["figure"], (first["figure"].replace("_", " "), "avg"))
+        observed = format_value(first["observed"], unit)
+        expected = format_value(first["expected"], unit)
+        what = f"{words.replace('{} ', '')} back to normal ({observed}, expected {expected})"
+        return f"Resolved: {label} {what} after {after}"
+    prefix = "Pending: " if event.state is AlertState.pending else ""
+    if not found:
+        score = "no data" if event.value is None else f"{event.value:.2f}"
+        return f"{prefix}{label}: unusual figures (anomaly score {score})"
+    parts = []
+    for i, f in enumerate(found[:3]):
+        words, unit = _WORDS.get(f["figure"], (f["figure"].replace("_", " "), "avg"))
+        observed = format_value(f["observed"], unit)
+        named = words.format(observed) if "{}" in words else f"{words} {observed}"
+        expected = format_value(f["expected"], unit)
+        if i:
+            parts.append(f"also {named} (expected {expected})")
+            continue
+        start = datetime.fromisoformat(f["interval_start"])
+        span = f"{start:%H:%M}–{start + timedelta(minutes=15):%H:%M}"
+        band = f"normal {format_value(f['lower'], unit)}–{format_value(f['upper'], unit)}"
+        since = f["since"] and datetime.fromisoformat(f["since"])
+        text = f"unusual: {named} in {span} (expected {expected}, {band})"
+        parts.append(text + (f" since {since:%H:%M}" if since and since < start else ""))
+    return f"{prefix}{label}: " + " · ".join(parts)
 
 
 def _within(clock: time, span: str) -> bool:
@@ -445,6 +486,8 @@ class AlertEngine:
         for name in CONTEXT_FIGURES:  # counts as int, so that JSON consumers see 14, not 14.0
             if (found := figures.get(name)) is not None:
                 context[name] = found if name == "longest_waiting_now_seconds" else int(found)
+        if seen.scope is not None and last.figure in seen.scope.details:
+            context["anomalies"] = [dict(d) for d in seen.scope.details[last.figure]]
         link = None
         if self.link_template is not None:
             link = self.link_template.format(

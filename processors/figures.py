@@ -136,6 +136,15 @@ class FigureSums:
             )
         return result
 
+    def samples(self) -> dict[str, int]:
+        """The sample size behind each figure (the names FIGURE_SAMPLES gives)."""
+        return {
+            "sl_den": self.sl_den, "abandon_den": self.abandon_den, "answered": self.answered,
+            "offered": self.offered, "ended": self.ended, "fcr_known": self.fcr_known,
+            "csat_responses": self.csat_responses, "nps_responses": self.nps_responses,
+            "ces_responses": self.ces_responses,
+        }  # fmt: skip
+
     def counts(self) -> dict[str, int]:
         """The counts published beside the figures (METRICS.md names)."""
         return {

@@ -41,6 +41,13 @@ FIGURE_SAMPLES: dict[str, str] = {
     "agents_staffed_now": "agents_staffed_now",
     "waiting_with_no_agent_available": "in_queue_now",
 }
+# Figures an anomaly detector can watch, per 15-minute interval (the interval figures).
+ANOMALY_FIGURES: tuple[str, ...] = tuple(f for f in FIGURE_SAMPLES if not f.endswith("_now"))
+DEFAULT_ANOMALY_FIGURES = ("offered", "asa_seconds", "aht_seconds", "abandon_rate_pct", "csat_pct")
+# Anomaly scores are figures too: ``anomaly_score`` (the highest of a scope's series) and
+# ``anomaly_<figure>``; their sample is how many intervals the detector has learned from.
+FIGURE_SAMPLES.update({"anomaly_score": "anomaly_points"})
+FIGURE_SAMPLES.update({f"anomaly_{f}": "anomaly_points" for f in ANOMALY_FIGURES})
 # What "the tenant's target" means for each figure that has one (a setting of METRICS.md).
 TARGET_SETTINGS: dict[str, str] = {
     "service_level_pct": "sl_target_pct",
@@ -202,6 +209,53 @@ DEFAULT_RULES: tuple[Rule, ...] = (
          op="above", threshold=0, min_sample=1, severity=Severity.critical,
          **{"for": 120, "clear_for": 60}),
 )  # fmt: skip
+
+
+class AnomalySettings(BaseModel):
+    """A tenant's anomaly alerting: which series are watched, and how unusual is worth a page.
+
+    One alert per queue (rule ``unusual-figures`` on ``anomaly_score``), fired when an interval
+    scores at or above ``sensitivity`` and resolved when one scores below ``clear``. A rule of
+    the tenant's own on an ``anomaly_*`` figure replaces it.
+
+    >>> AnomalySettings().rule().threshold, AnomalySettings(sensitivity=None).rule()
+    (0.98, None)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # score (0-1) at which an interval raises an alert; None: scores are kept, nobody is paged
+    sensitivity: Annotated[float, Field(gt=0, le=1)] | None = 0.98
+    clear: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    figures: tuple[str, ...] = DEFAULT_ANOMALY_FIGURES
+    # a rate figure (ASA, AHT, abandon rate, CSAT …) is judged only on intervals with at least
+    # this many contacts (responses for CSAT): a rate over two calls at night is noise
+    min_sample: Annotated[int, Field(ge=1)] = 10
+    level: Level = Level.queue
+    severity: Severity = Severity.warning
+    business_hours_only: bool = True
+
+    @field_validator("figures")
+    @classmethod
+    def _known_figures(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [f for f in value if f not in ANOMALY_FIGURES]
+        if unknown:
+            raise ValueError(
+                f"cannot watch {', '.join(map(repr, unknown))} for anomalies; "
+                f"figures per interval: {', '.join(ANOMALY_FIGURES)}"
+            )
+        return tuple(dict.fromkeys(value))
+
+    def rule(self) -> Rule | None:
+        """The alert rule these settings stand for (None when switched off)."""
+        if self.sensitivity is None:
+            return None
+        return Rule(
+            name="unusual-figures", figure="anomaly_score", op="above",
+            threshold=self.sensitivity, clear_threshold=min(self.clear, self.sensitivity),
+            level=self.level, min_sample=0, severity=self.severity,
+            business_hours_only=self.business_hours_only, **{"for": 0, "clear_for": 0},
+        )  # fmt: skip
 
 
 class Weekday(StrEnum):

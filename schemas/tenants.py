@@ -9,12 +9,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from schemas.alerts import DEFAULT_RULES, MuteWindow, Rule, Webhook, Weekday, parse_span
+from schemas.alerts import (
+    DEFAULT_RULES,
+    AnomalySettings,
+    MuteWindow,
+    Rule,
+    Webhook,
+    Weekday,
+    parse_span,
+)
 from schemas.events import TENANT_PATTERN, Channel
 
 
@@ -87,6 +96,7 @@ class TenantSettings(FigureSettings):
     business_hours: dict[Weekday, list[str]] | None = None
     mute: list[MuteWindow] = Field(default_factory=list)
     webhooks: list[Webhook] = Field(default_factory=list)
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
 
     @field_validator("business_hours")
     @classmethod
@@ -105,9 +115,14 @@ class TenantSettings(FigureSettings):
             raise ValueError(f"rule names must be unique; repeated: {repeated}")
         return value
 
-    @property
+    @cached_property
     def active_rules(self) -> tuple[Rule, ...]:
-        return DEFAULT_RULES if self.rules is None else tuple(r for r in self.rules if r.enabled)
+        """The rules in force: the tenant's (or the defaults), plus the anomaly rule unless a
+        rule of the tenant's own watches an anomaly score."""
+        rules = DEFAULT_RULES if self.rules is None else tuple(r for r in self.rules if r.enabled)
+        anomaly = self.anomaly.rule()
+        own = any(r.figure.startswith("anomaly_") for r in self.rules or ())
+        return rules if anomaly is None or own else (*rules, anomaly)
 
     @field_validator("timezone")
     @classmethod

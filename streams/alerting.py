@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
 
 from processors.agents import AgentBoard
 from processors.alerting import AlertEngine, ScopeFigures
+from processors.anomaly_watch import AnomalyWatch
 from processors.figures import FigureSums
 from processors.live import LiveBoard, LiveFigures
 from schemas.alerts import AlertEvent, Level
@@ -30,11 +32,13 @@ class LiveAlerts:
         engine: AlertEngine,
         step_seconds: float = 1.0,
         agent_live: LiveBoard | None = None,
+        anomalies: AnomalyWatch | None = None,
     ) -> None:
         self.tenants = tenants
         self.live = live
         self.agent_live = agent_live or LiveBoard(live.window_seconds)
         self.agents = agents
+        self.anomalies = anomalies if anomalies is not None else AnomalyWatch()
         self.engine = engine
         self.step = step_seconds
         self._evaluated: dict[str, float] = {}  # tenant -> last instant evaluated
@@ -67,6 +71,14 @@ class LiveAlerts:
             if channel and queue_id:
                 channel_queues.setdefault(channel, set()).add(queue_id)
         scopes = [self._scope(f, channel_queues) for f in board]
+        on_board = {f.scope for f in board}
+        zone = self.tenants.get(tenant_id).zone
+        scopes = [self._with_anomalies(s, zone) for s in scopes]
+        for scope in self.anomalies.scopes(tenant_id):  # a silent queue may be off the board
+            if scope not in on_board:
+                level = Level.queue if scope[2] else Level.channel if scope[1] else Level.tenant
+                empty = ScopeFigures(level, tenant_id, scope[1], scope[2], {}, {})
+                scopes.append(self._with_anomalies(empty, zone))
         if self._has_agent_rules(tenant_id):  # agents are many: only when a rule needs them
             scopes += [
                 _agent_scope(f)
@@ -74,6 +86,25 @@ class LiveAlerts:
                 if f.scope[1] == AGENT and f.scope[2]
             ]
         return scopes
+
+    def _with_anomalies(self, scope: ScopeFigures, zone: tzinfo) -> ScopeFigures:
+        """The scope with its anomaly scores as figures, and why, from the last closed
+        quarter hour (nothing while its detectors have not scored it)."""
+        key = (scope.tenant_id, scope.channel, scope.queue_id)
+        found = self.anomalies.findings(key)
+        if not found:
+            return scope
+        figures, samples = self.anomalies.figures(key)
+        unusual = [f.as_dict(zone) for f in found if f.score >= 0.5] or [found[0].as_dict(zone)]
+        details = {"anomaly_score": unusual} | {
+            f"anomaly_{f.figure}": [f.as_dict(zone)] for f in found
+        }
+        return replace(
+            scope,
+            figures={**scope.figures, **figures},
+            samples={**scope.samples, **samples},
+            details=details,
+        )
 
     def _has_agent_rules(self, tenant_id: str) -> bool:
         return any(r.level is Level.agent for r in self.tenants.get(tenant_id).active_rules)
@@ -153,10 +184,4 @@ def _agent_scope(f: LiveFigures) -> ScopeFigures:
 
 def _samples(s: FigureSums, in_queue_now: int, staffed: int) -> dict[str, int]:
     """The sample sizes rules check against ``min_sample`` (FIGURE_SAMPLES names them)."""
-    return {
-        "sl_den": s.sl_den, "abandon_den": s.abandon_den, "answered": s.answered,
-        "offered": s.offered, "ended": s.ended, "fcr_known": s.fcr_known,
-        "csat_responses": s.csat_responses, "nps_responses": s.nps_responses,
-        "ces_responses": s.ces_responses, "in_queue_now": in_queue_now,
-        "agents_staffed_now": staffed,
-    }  # fmt: skip
+    return {**s.samples(), "in_queue_now": in_queue_now, "agents_staffed_now": staffed}

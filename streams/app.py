@@ -20,6 +20,7 @@ import faust
 
 from processors.agents import AgentBoard
 from processors.alerting import AlertEngine
+from processors.anomaly_watch import AnomalyWatch, Finding, Scope
 from processors.dedup import RecentIds
 from processors.figures import FigureSums
 from processors.lateness import Watermarks
@@ -109,12 +110,19 @@ class Runtime:
         )
         self.live = LiveBoard(settings.live_window_seconds)
         self.agents = AgentBoard()
+        self.anomalies = AnomalyWatch(settings.anomaly_grace_seconds)
         self.alerts = LiveAlerts(
             self.tenants,
             self.live,
             self.agents,
             AlertEngine(settings.live_window_seconds, settings.dashboard_url),
+            anomalies=self.anomalies,
         )
+        # scored quarter hours and detector states waiting to be stored, and when each
+        # tenant's last event arrived (wall clock)
+        self.scored: list[Finding] = []
+        self.detectors: dict[str, list[tuple[Scope, str, dict[str, Any]]]] = {}
+        self._arrived: dict[str, float] = {}
         self.counters = Counters()
         # duplicates the live view must skip: as many ids as a busy window holds
         self.recent = RecentIds(capacity=500_000)
@@ -140,13 +148,42 @@ class Runtime:
             self.tenants.set(tenant)
         open_alerts = [*self.store.alerts(state="pending"), *self.store.alerts(state="firing")]
         self.alerts.engine.restore(open_alerts)
+        for scope, figure, state in self.store.anomaly_states():
+            self.anomalies.restore(scope, figure, state)
         self._restore_live()
+        self.anomalies.late = 0  # the restored events of closed quarter hours are not late
 
     def store_batch(self, batch: Batch, raised: list[AlertEvent]) -> WriteResult:
-        """Store a batch and the alerts it raised (blocking; executor)."""
+        """Store a batch, the alerts it raised and what the detectors learned (blocking;
+        executor)."""
         result = self.store.write(batch)
         self.store.write_alerts(raised)
+        self.store_anomalies()
         return result
+
+    def store_anomalies(self) -> None:
+        """Store scored quarter hours and detector states (blocking; executor). Taken off the
+        queues only once written, so a failed write is retried with the next batch."""
+        scored, detectors = list(self.scored), dict(self.detectors)
+        self.store.write_anomaly_scores(scored)
+        self.store.save_anomaly_states(
+            [(tenant, *series) for tenant, states in detectors.items() for series in states]
+        )
+        del self.scored[: len(scored)]
+        for tenant, states in detectors.items():
+            if self.detectors.get(tenant) is states:
+                del self.detectors[tenant]
+
+    def close_quarter_hours(self, tenant_id: str, now: float) -> None:
+        """Let the anomaly detectors score the tenant's quarter hours ended before ``now``."""
+        if now < self.anomalies.next_close(tenant_id):
+            return
+        tenant = self.tenants.get(tenant_id)
+        found = self.anomalies.close(tenant_id, now, tenant.anomaly, tenant.zone)
+        if found:
+            self.scored += found
+            self.detectors[tenant_id] = self.anomalies.states(tenant_id)
+            self.alerts.changed(tenant_id)
 
     async def store_until_done(self, batch: Batch, raised: list[AlertEvent]) -> WriteResult:
         """Store a batch, retrying with back-off while ClickHouse fails. The offsets are not
@@ -185,11 +222,15 @@ class Runtime:
                 continue  # late events update stored intervals only; duplicates count once
             touched.add(event.tenant_id)
             at = event.occurred_at.timestamp()
-            if self.event_clock and row.source.topic == self.pipeline.clock_topic:
-                # evaluate the instants before this event, as live processing would have
-                raised += self.alerts.advance(event.tenant_id, at)
+            if row.source.topic == self.pipeline.clock_topic:
+                self.close_quarter_hours(event.tenant_id, at)  # on the tenant's event time
+                if self.event_clock:
+                    # evaluate the instants before this event, as live processing would have
+                    raised += self.alerts.advance(event.tenant_id, at)
             self._show_live(event, row.sums, at)
+        arrived = time.time()
         for tenant_id in sorted(touched):  # right away, not at the next tick
+            self._arrived[tenant_id] = arrived
             raised += self.alerts.evaluate(tenant_id, self.live_now(tenant_id))
         return raised
 
@@ -207,6 +248,7 @@ class Runtime:
             self.live.left_queue(scope, event.contact_id)
         if not sums.is_empty():
             self.live.add(scope, at, sums)
+            self.anomalies.add(scope, at, sums)
             agent_id = getattr(event, "agent_id", None)
             if agent_id:  # per-agent figures, for agent-level rules
                 self.alerts.agent_live.add((event.tenant_id, AGENT, agent_id), at, sums)
@@ -237,10 +279,17 @@ class Runtime:
             self._show_live(event, sums, at)
 
     def tick(self) -> list[AlertEvent]:
-        """The once-a-second evaluation on the wall clock (live operation)."""
+        """The once-a-second evaluation on the wall clock (live operation). A tenant that has
+        sent nothing for ``anomaly_quiet_seconds`` has its quarter hours scored on the wall
+        clock: silence is news, while a backlog (events still arriving) is not."""
         if self.event_clock:
             return []
-        return self.alerts.evaluate_all(time.time())
+        now = time.time()
+        quiet = self.settings.anomaly_quiet_seconds
+        for tenant_id in self.anomalies.tenants():
+            if now - self._arrived.setdefault(tenant_id, now) >= quiet:
+                self.close_quarter_hours(tenant_id, now - quiet + self.anomalies.grace)
+        return self.alerts.evaluate_all(now)
 
     def live_now(self, tenant_id: str) -> float:
         """'Now' for the live window: the wall clock live, the tenant's event time on replay."""
@@ -384,6 +433,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         await publish(raised)
         if raised:
             await rt.run(rt.store.write_alerts, raised)
+        if rt.scored or rt.detectors:
+            try:
+                await rt.run(rt.store_anomalies)
+            except Exception as exc:  # kept queued: the next batch or tick writes them
+                log.error("storing anomaly scores failed, will retry: %s", exc)
         if rt.deliveries:
             done, rt.deliveries[:] = list(rt.deliveries), []
             await rt.run(rt.store.write_deliveries, done)

@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     live_window_seconds: float = Field(default=900, gt=0)
     live_clock: Literal["wall", "event"] = "wall"
+    anomaly_grace_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="how long after its end a quarter hour still takes events before its "
+        "anomaly detectors score it",
+    )
+    anomaly_quiet_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="with no event from a tenant for this long, its quarter hours are scored "
+        "on the wall clock (a silent tenant is news too)",
+    )
     fetch_max_wait_ms: int = Field(
         default=100,
         ge=1,

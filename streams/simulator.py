@@ -62,6 +62,16 @@ _Out = tuple[int, int, int, int, str, dict[str, Any]]  # (ms, tenant, queue, seq
 
 
 @dataclass(frozen=True)
+class Surge:
+    """``factor`` × the usual arrivals between ``start`` and ``end`` (an outage elsewhere, a
+    TV spot): the same agents must serve them, so waits and abandons rise too."""
+
+    start: datetime
+    end: datetime
+    factor: float
+
+
+@dataclass(frozen=True)
 class SimQueue:
     queue_id: str
     channel: str
@@ -69,6 +79,7 @@ class SimQueue:
     peak_arrivals_per_hour: float
     mean_handle_seconds: float
     mean_patience_seconds: float
+    surges: tuple[Surge, ...] = ()
 
     def __post_init__(self) -> None:
         if self.channel not in CHANNELS:
@@ -79,6 +90,8 @@ class SimQueue:
             raise ValueError(f"queue {self.queue_id!r}: agents and arrivals must be >= 0")
         if self.mean_handle_seconds <= 0 or self.mean_patience_seconds <= 0:
             raise ValueError(f"queue {self.queue_id!r}: handle and patience means must be > 0")
+        if any(s.factor < 1 or s.end <= s.start for s in self.surges):
+            raise ValueError(f"queue {self.queue_id!r}: a surge needs factor >= 1 and end > start")
 
 
 @dataclass(frozen=True)
@@ -305,6 +318,12 @@ def _queue_events(
             if due >= start:
                 push(due, _BREAK_DUE, a, duration)
     arrivals = _arrivals(rng, queue.peak_arrivals_per_hour, zone, start, end)
+    for k, surge in enumerate(queue.surges):  # extra arrivals, from their own random streams
+        lo = max(start, round(surge.start.timestamp() * 1000))
+        hi = min(end, round(surge.end.timestamp() * 1000))
+        surge_rng = random.Random(f"{tag}:{tenant.tenant_id}:{qid}:surge{k}")
+        peak = queue.peak_arrivals_per_hour * (surge.factor - 1)
+        arrivals = heapq.merge(arrivals, _arrivals(surge_rng, peak, zone, lo, hi))
     first = next(arrivals, None)
     if first is not None:
         push(first, _ARRIVE, 0)

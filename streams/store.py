@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import clickhouse_connect
 
+from processors.anomaly_watch import Finding, Scope
 from processors.figures import CONTRIBUTING_TYPES, FIGURE_NAMES, SUM_FIELDS, FigureSums
 from processors.intervals import Interval, IntervalCalendar, interval_end
 from processors.rollup import IntervalKey, IntervalTotals, QueueSums, Wanted, roll_up
@@ -61,6 +62,12 @@ DEAD_LETTER_COLUMNS = (
 INTERVAL_COLUMNS = (
     "tenant_id", "interval", "scope", "channel", "queue_id", "interval_start", "interval_end",
     "timezone", *SUM_FIELDS, "offered", *FIGURE_NAMES, "late_events", "version", "computed_at",
+)  # fmt: skip
+
+
+ANOMALY_COLUMNS = (
+    "tenant_id", "scope", "channel", "queue_id", "figure", "interval_start", "observed",
+    "expected", "lower", "upper", "score", "since", "points", "sample", "computed_at",
 )  # fmt: skip
 
 
@@ -361,6 +368,58 @@ class Store:
     def tenant_configs(self) -> list[TenantSettings]:
         result = self.client.query("SELECT settings FROM tenant_config FINAL")
         return [TenantSettings.model_validate_json(row[0]) for row in result.result_rows]
+
+    # -- anomaly detectors ------------------------------------------------------------------
+
+    def write_anomaly_scores(self, found: Sequence[Finding]) -> None:
+        if not found:
+            return
+        now = datetime.now(UTC)
+        rows = []
+        for f in found:
+            tenant_id, channel, queue_id = f.scope
+            level = "queue" if queue_id else "channel" if channel else "tenant"
+            since = None if f.since is None else datetime.fromtimestamp(f.since, UTC)
+            rows.append(
+                [tenant_id, level, channel, queue_id, f.figure,
+                 datetime.fromtimestamp(f.interval_start, UTC), f.observed, f.expected, f.lower,
+                 f.upper, f.score, since, f.points, f.sample, now]
+            )  # fmt: skip
+        self.client.insert("anomaly_scores", rows, column_names=ANOMALY_COLUMNS)
+
+    def anomaly_scores(self, tenant_id: str, min_score: float = 0.0) -> list[dict[str, Any]]:
+        result = self.client.query(
+            "SELECT * FROM anomaly_scores FINAL WHERE tenant_id = %(tenant)s "
+            "AND score >= %(score)s ORDER BY interval_start, figure, scope, channel, queue_id",
+            parameters={"tenant": tenant_id, "score": min_score},
+        )
+        rows = list(result.named_results())
+        for row in rows:
+            for name in ("interval_start", "since", "computed_at"):
+                if row[name] is not None:
+                    row[name] = _utc(row[name])
+        return rows
+
+    def save_anomaly_states(self, states: Sequence[tuple[str, Scope, str, Any]]) -> None:
+        """(tenant, scope, figure, JSON-able state) of detectors; the newest save wins."""
+        if states:
+            now = datetime.now(UTC)
+            rows = [
+                [scope[0], scope[1], scope[2], figure, json.dumps(state), now]
+                for _, scope, figure, state in states
+            ]
+            self.client.insert(
+                "anomaly_detectors",
+                rows,
+                column_names=["tenant_id", "channel", "queue_id", "figure", "state", "saved_at"],
+            )
+
+    def anomaly_states(self) -> Iterable[tuple[Scope, str, dict[str, Any]]]:
+        result = self.client.query(
+            "SELECT tenant_id, channel, queue_id, figure, state FROM anomaly_detectors FINAL"
+        )
+        for tenant_id, channel, queue_id, figure, state in result.result_rows:
+            yield (tenant_id, channel, queue_id), figure, json.loads(state)
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 def test_migrate_applies_each_version_once(tmp_path: Path) -> None:
     env = cqm_env(data_dir=str(tmp_path / "data"))
     first = run_cqm(["migrate"], env).stdout
-    assert "applied 0001_initial, 0002_alerts, 0003_alert_agents to chdb://" in first
+    versions = "0001_initial, 0002_alerts, 0003_alert_agents, 0004_anomalies"
+    assert f"applied {versions} to chdb://" in first
     assert "is up to date" in run_cqm(["migrate"], env).stdout
 
 
